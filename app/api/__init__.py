@@ -1,0 +1,1 @@
+"""Thin HTTP transport: parse, call a service, return."""

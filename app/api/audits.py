@@ -1,0 +1,59 @@
+"""/v1/audits: run a probe spec against a target; read progress and the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import ReadKey, SessionDep, SettingsDep, WriteKey
+from app.core.surf.report import AuditReport
+from app.core.surf.spec import ProbeSpec
+from app.db.repositories import audits as repo
+from app.db.repositories import jobs as jobs_repo
+from app.errors import Conflict
+from app.schemas.audits import AuditCreate, AuditList, AuditRead
+from app.schemas.common import ERROR_RESPONSES
+from app.services import audits as service
+from app.services import jobs as jobs_service
+
+router = APIRouter(tags=["audits"], responses=ERROR_RESPONSES)
+
+
+@router.post("/v1/audits", status_code=201, dependencies=[WriteKey])
+def create_audit(body: AuditCreate, session: SessionDep, settings: SettingsDep) -> AuditRead:
+    row = service.create(session, settings, target_id=body.target_id, spec=body.spec)
+    return AuditRead.from_row(row, jobs_repo.get(session, row.job_id or ""))
+
+
+@router.get("/v1/audits", dependencies=[ReadKey])
+def list_audits(session: SessionDep, limit: int = Query(50, ge=1, le=500),
+                offset: int = Query(0, ge=0)) -> AuditList:
+    rows = repo.list_audits(session, limit=limit, offset=offset)
+    return AuditList(items=[AuditRead.from_row(r, jobs_repo.get(session, r.job_id or "")) for r in rows])
+
+
+@router.get("/v1/audits/{audit_id}", dependencies=[ReadKey])
+def get_audit(audit_id: str, session: SessionDep) -> AuditRead:
+    row = service.get(session, audit_id)
+    return AuditRead.from_row(row, jobs_repo.get(session, row.job_id or ""))
+
+
+@router.get("/v1/audits/{audit_id}/report", dependencies=[ReadKey])
+def get_report(audit_id: str, session: SessionDep) -> AuditReport:
+    row = service.get(session, audit_id)
+    if row.report is None:
+        raise Conflict(f"audit {audit_id} has no report yet; poll GET /v1/audits/{audit_id}")
+    return AuditReport.model_validate(row.report)
+
+
+@router.post("/v1/audits/{audit_id}/cancel", dependencies=[WriteKey])
+def cancel_audit(audit_id: str, session: SessionDep) -> AuditRead:
+    row = service.get(session, audit_id)
+    job = jobs_service.cancel(session, row.job_id or "")
+    return AuditRead.from_row(row, job)
+
+
+@router.get("/v1/schemas/probe-spec", dependencies=[ReadKey])
+def probe_spec_schema() -> dict[str, Any]:
+    return ProbeSpec.model_json_schema()

@@ -1,0 +1,49 @@
+"""Request dependencies: settings, a transaction per request, API-key auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db.engine import transaction
+from app.db.tables import ApiKey
+from app.services import api_keys
+
+bearer = HTTPBearer(auto_error=False, description="API key from `surfturf keys create`.")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with transaction(request.app.state.session_factory) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def _authenticate(request: Request, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiKey:
+    # A separate short transaction, so a failing request still records key use.
+    with transaction(request.app.state.session_factory) as session:
+        return api_keys.authenticate(session, creds.credentials if creds else None, scope=scope)
+
+
+def require_read(request: Request, creds: Credentials) -> ApiKey:
+    return _authenticate(request, creds, "read")
+
+
+def require_write(request: Request, creds: Credentials) -> ApiKey:
+    return _authenticate(request, creds, "write")
+
+
+ReadKey = Depends(require_read)
+WriteKey = Depends(require_write)

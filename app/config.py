@@ -1,0 +1,85 @@
+"""One Settings object for the whole service (env prefix SURFTURF_, .env supported)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Resolved configuration; audits store a copy of the parts they ran with."""
+
+    model_config = SettingsConfigDict(env_prefix="SURFTURF_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default=Path("surfturf-data"), description="Holds SQLite, indexes, caches.")
+    database_url: str | None = Field(default=None, description="Defaults to SQLite in data_dir.")
+    secret_key: str = Field(default=DEV_SECRET, description="Encrypts stored target secrets.")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    embedded_worker: bool = True
+    worker_concurrency: int = Field(default=2, ge=1)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+    backoff_base_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=300.0, ge=0)
+
+    target_egress: str = Field(
+        default="public,private,loopback",
+        description="Address classes or CIDRs a target URL may resolve to.",
+    )
+    webhook_egress: str = Field(
+        default="public", description="Address classes or CIDRs a webhook URL may resolve to."
+    )
+    auditor_url: str | None = Field(
+        default=None, description="OpenAI-compatible auditor model (rewrites, judge), e.g. vLLM."
+    )
+    auditor_model: str | None = None
+    auditor_engine: Literal["http", "vllm", "transformers"] = Field(
+        default="http",
+        description="http: the auditor_url endpoint; vllm/transformers: an in-process engine "
+        "running the local model auditor_model (e.g. smollm2) inside the worker.",
+    )
+    auditor_api_key: str | None = Field(default=None, description="Never echoed.")
+    target_timeout_seconds: float = Field(default=120.0, gt=0)
+    target_max_concurrency: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("SURFTURF_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'surfturf.db').resolve()}"
+
+    def public_dict(self) -> dict[str, object]:
+        """Settings safe to store or show: secrets and credentials removed."""
+        data = self.model_dump(mode="json", exclude={"secret_key", "auditor_api_key"})
+        data["database_url"] = _redact_url(self.resolved_database_url)
+        return data
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

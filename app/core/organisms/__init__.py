@@ -1,0 +1,1 @@
+"""Model organisms: targets whose trigger→behaviour shortcuts are planted with known strength."""

@@ -1,0 +1,1 @@
+"""SURF: probe specs, factorial execution and analysis into findings."""

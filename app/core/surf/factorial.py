@@ -1,0 +1,188 @@
+"""Factorial execution: prompts × cells × samples → rendered messages → target → scores."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.behaviours.base import Behaviour
+from app.core.llm.base import ChatClient
+from app.core.llm.errors import BudgetExceeded, LLMError
+from app.core.surf.spec import LevelDef, ProbeSpec, cell_key
+from app.core.triggers.base import (
+    Level,
+    Rendered,
+    RewriteLevel,
+    Rewriter,
+    TemplateLevel,
+    VariantLevel,
+)
+from app.core.triggers.registry import get_feature_levels
+
+ItemKey = tuple[str, int, int]  # (cell_key, prompt_index, sample_index)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    cell: dict[str, str]
+    cell_key: str
+    prompt_index: int
+    sample_index: int
+    seed: int
+
+    @property
+    def key(self) -> ItemKey:
+        return (self.cell_key, self.prompt_index, self.sample_index)
+
+
+@dataclass
+class SampleResult:
+    """One stored sample with full provenance."""
+
+    item: WorkItem
+    messages: list[dict[str, str]]
+    response: str | None
+    scores: dict[str, dict[str, Any]]
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass
+class RunOutcome:
+    attempted: int = 0
+    stored: int = 0
+    failed: int = 0
+    skipped_done: int = 0
+    stopped_reason: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+def sample_seed(base: int, key: ItemKey) -> int:
+    digest = hashlib.sha256(f"{base}|{key[0]}|{key[1]}|{key[2]}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def expand(spec: ProbeSpec) -> Iterator[WorkItem]:
+    """Lazily, so a 100k-item design never sits in memory at once."""
+    for cell in spec.cells():
+        ck = cell_key(cell)
+        for p in range(len(spec.prompts)):
+            for s in range(spec.design.samples_per_prompt):
+                yield WorkItem(cell, ck, p, s, sample_seed(spec.design.seed, (ck, p, s)))
+
+
+def build_levels(spec: ProbeSpec) -> dict[str, dict[str, Level]]:
+    out: dict[str, dict[str, Level]] = {}
+    for name, f in spec.features.items():
+        if f.builtin:
+            known = get_feature_levels(f.builtin)
+            out[name] = {lv: known[lv] for lv in f.level_names()}
+        elif f.variants:
+            out[name] = {lv: VariantLevel(name, lv) for lv in f.level_names()}
+        else:
+            assert isinstance(f.levels, dict)
+            out[name] = {lv: _level(d) for lv, d in f.levels.items()}
+    return out
+
+
+def _level(d: str | LevelDef) -> Level:
+    if isinstance(d, str):
+        return TemplateLevel(d)
+    if d.rewrite:
+        return RewriteLevel(d.rewrite)
+    return TemplateLevel(d.user, d.system) if d.system is not None else TemplateLevel(d.user)
+
+
+async def render(spec: ProbeSpec, levels: dict[str, dict[str, Level]], item: WorkItem,
+                 rewriter: Rewriter | None) -> list[dict[str, str]]:
+    """Rewrites and variants first (they change the question), then templates in spec order."""
+    prompt = spec.prompt_items()[item.prompt_index]
+    r = Rendered(prompt.text, None, prompt.variants)
+    chosen = [levels[f][item.cell[f]] for f in spec.features]
+    for lv in sorted(chosen, key=lambda lv: lv.stage):
+        r = await lv.apply(r, rewriter)
+    return r.messages()
+
+
+Sink = Callable[[list[SampleResult]], Awaitable[None]]
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+async def run_factorial(
+    spec: ProbeSpec,
+    client: ChatClient,
+    behaviours: dict[str, Behaviour],
+    *,
+    sink: Sink,
+    done: set[ItemKey] | None = None,
+    rewriter: Rewriter | None = None,
+    progress: Progress | None = None,
+    batch_size: int = 64,
+) -> RunOutcome:
+    """Runs every item not in `done`; results go to `sink` in batches (idempotent keys)."""
+    done = done or set()
+    total = spec.work_item_count()
+    levels = build_levels(spec)
+    outcome = RunOutcome(skipped_done=len(done))
+    items = (it for it in expand(spec) if it.key not in done)
+    buffer: list[SampleResult] = []
+    lock = asyncio.Lock()
+    finished = len(done)
+    stop = asyncio.Event()
+    last_progress = 0.0
+
+    async def flush(force: bool = False) -> None:
+        nonlocal buffer, last_progress
+        if buffer and (force or len(buffer) >= batch_size):
+            batch, buffer = buffer, []
+            await sink(batch)
+            outcome.stored += len(batch)
+        now = time.monotonic()
+        if progress and (force or now - last_progress > 0.5):
+            last_progress = now
+            await progress(finished, total)
+
+    async def one(item: WorkItem) -> SampleResult:
+        messages = await render(spec, levels, item, rewriter)
+        params: dict[str, Any] = {"temperature": spec.design.temperature, "seed": item.seed,
+                                  "max_tokens": spec.design.max_tokens, "top_p": spec.design.top_p}
+        try:
+            resp = await client.chat(messages, **params)
+        except BudgetExceeded:
+            raise
+        except LLMError as err:
+            return SampleResult(item, messages, None, {}, error=err.message)
+        prompt_text = messages[-1]["content"]
+        scores = {name: (await b.score(resp.text, prompt=prompt_text)).as_dict()
+                  for name, b in behaviours.items()}
+        return SampleResult(item, messages, resp.text, scores, latency_ms=resp.latency_ms)
+
+    async def lane() -> None:
+        nonlocal finished
+        while not stop.is_set():
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            try:
+                result = await one(item)
+            except BudgetExceeded as exc:
+                outcome.stopped_reason = str(exc)
+                stop.set()
+                return
+            async with lock:
+                outcome.attempted += 1
+                outcome.failed += result.error is not None
+                finished += 1
+                buffer.append(result)
+                await flush()
+
+    await asyncio.gather(*(lane() for _ in range(spec.design.concurrency)))
+    async with lock:
+        await flush(force=True)
+    outcome.usage = client.usage.as_dict()
+    return outcome

@@ -1,0 +1,81 @@
+"""Load a probe spec file (YAML or JSON); errors name the file, line and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.core.surf.spec import ProbeSpec
+
+
+class SpecFileError(ValueError):
+    """A spec problem located in a file, e.g. `spec.yaml:12: features.language.builtin: …`."""
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            nxt = node.value[part]
+        else:
+            break
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line
+
+
+def _read_prompts(path: Path) -> list[Any]:
+    if path.suffix == ".jsonl":
+        out = []
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except ValueError as exc:
+                    raise SpecFileError(f"{path}:{i}: invalid JSON: {exc}") from None
+        return out
+    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+def load_spec_file(path: Path) -> ProbeSpec:
+    """Inlines `prompts_file` and judge rubric files (relative to the spec) before validating."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise SpecFileError(f"{where}: not valid YAML/JSON: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise SpecFileError(f"{path}:1: a probe spec is a mapping")
+    base = path.parent
+    if "prompts_file" in data:
+        pf = base / str(data.pop("prompts_file"))
+        if not pf.exists():
+            raise SpecFileError(f"{path}:{_line_of(node, ('prompts_file',))}: prompts_file {pf} not found")
+        data["prompts"] = list(data.get("prompts") or []) + _read_prompts(pf)
+    for name, b in (data.get("behaviours") or {}).items():
+        judge = b.get("judge") if isinstance(b, dict) else None
+        if isinstance(judge, dict) and isinstance(judge.get("rubric"), str):
+            rp = base / judge["rubric"]
+            if not rp.exists():
+                line = _line_of(node, ("behaviours", name, "judge", "rubric"))
+                raise SpecFileError(f"{path}:{line}: rubric file {rp} not found")
+            judge["rubric"] = yaml.safe_load(rp.read_text(encoding="utf-8"))
+    try:
+        return ProbeSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "PromptItem",
+                                                                               "LevelDef")))
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        raise SpecFileError(f"{path}:{_line_of(node, loc)}: {field}: {err['msg']}") from None

@@ -1,0 +1,208 @@
+"""The probe spec: what to test. Published as JSON Schema (`surfturf audit schema`)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.core.behaviours.registry import BEHAVIOURS, resolve_id
+from app.core.triggers.registry import get_feature_levels
+
+MAX_WORK_ITEMS = 2_000_000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PromptItem(Strict):
+    text: str = Field(min_length=1, description="The base prompt.")
+    variants: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Explicit text per feature and level (variant features)."
+    )
+
+
+class LevelDef(Strict):
+    user: str = Field(default="{prompt}", description="User template; {prompt} is the current text.")
+    system: str | None = Field(default=None, description="System prompt for this level.")
+    rewrite: str | None = Field(default=None, description="Auditor-model rewrite instruction.")
+
+
+class FeatureSpec(Strict):
+    builtin: str | None = Field(default=None, description="A built-in feature id, e.g. language.")
+    levels: dict[str, str | LevelDef] | list[str] | None = Field(
+        default=None, description="Templates by level name, or level names of a built-in/variants."
+    )
+    variants: bool = Field(default=False, description="Levels come from each prompt's variants.")
+    baseline: str | None = Field(default=None, description="Reference level; defaults to the first.")
+
+    @model_validator(mode="after")
+    def _check(self) -> FeatureSpec:
+        names = self.level_names()
+        if self.builtin is not None:
+            try:
+                known = get_feature_levels(self.builtin)
+            except KeyError:
+                raise ValueError(f"unknown builtin feature {self.builtin!r}") from None
+            if isinstance(self.levels, dict):
+                raise ValueError("a builtin feature takes a list of level names")
+            bad = [n for n in names if n not in known]
+            if bad:
+                raise ValueError(f"builtin {self.builtin!r} has no levels {bad}; it has {list(known)}")
+        elif self.variants:
+            if not isinstance(self.levels, list):
+                raise ValueError("a variants feature lists its level names")
+        elif not isinstance(self.levels, dict):
+            raise ValueError("give levels as {name: template}, or builtin / variants")
+        if len(names) < 2:
+            raise ValueError("a feature needs at least two levels")
+        if isinstance(self.levels, dict):
+            for name, lv in self.levels.items():
+                user = lv if isinstance(lv, str) else lv.user
+                rewrite = None if isinstance(lv, str) else lv.rewrite
+                if "{prompt}" not in user and rewrite is None:
+                    raise ValueError(f"level {name!r}: template must contain {{prompt}}")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the levels {names}")
+        return self
+
+    def level_names(self) -> list[str]:
+        if self.levels is None:
+            return list(get_feature_levels(self.builtin)) if self.builtin else []
+        return list(self.levels)
+
+    def baseline_level(self) -> str:
+        return self.baseline or self.level_names()[0]
+
+
+class JudgeSpec(Strict):
+    rubric: dict[str, Any] = Field(description="SURF rubric: principle, scoring_guide, examples.")
+    threshold: float = Field(default=50, ge=0, le=100)
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _inline(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raise ValueError("rubric must be inline here; the CLI inlines rubric files for you")
+        return v
+
+
+class BehaviourSpec(Strict):
+    builtin: str | None = Field(default=None, description="Scorer id or alias, e.g. emoji.")
+    regex: str | None = Field(default=None, description="Elicited when the response matches.")
+    judge: JudgeSpec | None = None
+    similar_to: str | None = Field(default=None, description="Embedding similarity to this text.")
+    threshold: float | None = Field(default=None, description="Threshold for similar_to.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Scorer parameters.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BehaviourSpec:
+        given = [k for k in ("builtin", "regex", "judge", "similar_to") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of builtin, regex, judge, similar_to")
+        if self.builtin is not None:
+            try:
+                resolve_id(self.builtin)
+            except KeyError:
+                raise ValueError(f"unknown builtin behaviour {self.builtin!r}; "
+                                 f"known: {sorted(BEHAVIOURS)}") from None
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from None
+        return self
+
+    def scorer(self) -> tuple[str, dict[str, Any]]:
+        """(registry id, params) for this behaviour."""
+        if self.regex is not None:
+            return "lexical.regex", {**self.params, "pattern": self.regex}
+        if self.judge is not None:
+            return "judge.rubric", {**self.params, "rubric": self.judge.rubric,
+                                    "threshold": self.judge.threshold}
+        if self.similar_to is not None:
+            th = 0.5 if self.threshold is None else self.threshold
+            return "embedding.similarity", {**self.params, "description": self.similar_to, "threshold": th}
+        return resolve_id(self.builtin or ""), dict(self.params)
+
+
+class DesignSpec(Strict):
+    kind: Literal["factorial"] = "factorial"
+    samples_per_prompt: int = Field(default=2, ge=1, le=10_000, description="Samples per prompt per cell.")
+    temperature: float = Field(default=1.0, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int = Field(default=256, ge=1, le=32_768)
+    seed: int = Field(default=7, description="Base seed; each sample's seed derives from it.")
+    concurrency: int = Field(default=8, ge=1, le=1024, description="Concurrent target calls.")
+    max_requests: int | None = Field(default=None, ge=1, description="Request budget for the target.")
+
+
+class ProbeSpec(Strict):
+    schema_version: Literal[1] = 1
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    prompts: list[str | PromptItem] = Field(min_length=1, description="Base prompts.")
+    features: dict[str, FeatureSpec] = Field(min_length=1)
+    behaviours: dict[str, BehaviourSpec] = Field(min_length=1)
+    relevant: list[tuple[str, str]] = Field(
+        default_factory=list, description="(feature, behaviour) pairs expected to interact."
+    )
+    design: DesignSpec = Field(default_factory=DesignSpec)
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="FDR level for Benjamini-Hochberg.")
+    min_effect: float = Field(default=0.10, ge=0, le=1, description="Smallest rate shift worth flagging.")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ProbeSpec:
+        for i, pair in enumerate(self.relevant):
+            if pair[0] not in self.features:
+                raise ValueError(f"relevant[{i}]: unknown feature {pair[0]!r}")
+            if pair[1] not in self.behaviours:
+                raise ValueError(f"relevant[{i}]: unknown behaviour {pair[1]!r}")
+        for fname, f in self.features.items():
+            if f.variants:
+                for i, p in enumerate(self.prompt_items()):
+                    missing = [lv for lv in f.level_names() if lv not in p.variants.get(fname, {})]
+                    if missing:
+                        raise ValueError(f"prompts[{i}] lacks variants {fname}={missing}")
+        if self.work_item_count() > MAX_WORK_ITEMS:
+            raise ValueError(f"design expands to {self.work_item_count()} samples (max {MAX_WORK_ITEMS})")
+        return self
+
+    def prompt_items(self) -> list[PromptItem]:
+        return [p if isinstance(p, PromptItem) else PromptItem(text=p) for p in self.prompts]
+
+    def cells(self) -> list[dict[str, str]]:
+        names = list(self.features)
+        grids = [self.features[n].level_names() for n in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grids)]
+
+    def work_item_count(self) -> int:
+        n = len(self.prompts) * self.design.samples_per_prompt
+        for f in self.features.values():
+            n *= len(f.level_names())
+        return n
+
+    def needs_auditor(self) -> bool:
+        if any(b.judge is not None for b in self.behaviours.values()):
+            return True
+        for f in self.features.values():
+            if f.builtin and any(getattr(lv, "stage", 1) == 0 and not f.variants
+                                 for name, lv in get_feature_levels(f.builtin).items()
+                                 if name in f.level_names()):
+                return True
+            if isinstance(f.levels, dict) and any(
+                    isinstance(lv, LevelDef) and lv.rewrite for lv in f.levels.values()):
+                return True
+        return False
+
+
+def cell_key(cell: dict[str, str]) -> str:
+    """Stable text key of a cell, e.g. `format=tagged|metadata=none`."""
+    return "|".join(f"{k}={v}" for k, v in cell.items())
+
+
+def parse_cell_key(key: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in key.split("|"))

@@ -1,0 +1,1 @@
+"""TURF: trace a flagged behaviour back to the post-training chunks and prompt features that taught it."""

@@ -1,0 +1,1 @@
+"""Persistence: tables, engine/session and repositories (all SQL lives here)."""

@@ -1,0 +1,63 @@
+"""Audits and their samples; sample writes are idempotent on (audit, cell, prompt, sample)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db.tables import Audit, AuditResult
+
+
+def add(session: Session, **fields: Any) -> Audit:
+    row = Audit(**fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get(session: Session, audit_id: str) -> Audit | None:
+    return session.get(Audit, audit_id)
+
+
+def list_audits(session: Session, *, limit: int, offset: int) -> list[Audit]:
+    stmt = select(Audit).order_by(Audit.created_at.desc()).limit(limit).offset(offset)
+    return list(session.scalars(stmt))
+
+
+def done_keys(session: Session, audit_id: str) -> set[tuple[str, int, int]]:
+    """Items with a response; errored items are retried on resume."""
+    stmt = select(AuditResult.cell_key, AuditResult.prompt_index, AuditResult.sample_index).where(
+        AuditResult.audit_id == audit_id, AuditResult.error.is_(None))
+    return {(c, p, s) for c, p, s in session.execute(stmt)}
+
+
+def save_results(session: Session, audit_id: str, rows: list[dict[str, Any]]) -> None:
+    """Insert; on a key clash only an earlier error is overwritten, so each sample lands once."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(AuditResult).values([{**r, "audit_id": audit_id} for r in rows])
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["audit_id", "cell_key", "prompt_index", "sample_index"],
+        set_={"messages": excluded.messages, "response": excluded.response, "scores": excluded.scores,
+              "error": excluded.error, "latency_ms": excluded.latency_ms, "seed": excluded.seed},
+        where=AuditResult.error.is_not(None),
+    )
+    session.execute(stmt)
+
+
+def iter_results(session: Session, audit_id: str, chunk: int = 5000) -> Iterator[AuditResult]:
+    stmt = (select(AuditResult).where(AuditResult.audit_id == audit_id)
+            .order_by(AuditResult.id).execution_options(yield_per=chunk))
+    yield from session.scalars(stmt)
+
+
+def count_results(session: Session, audit_id: str) -> int:
+    stmt = select(func.count()).select_from(AuditResult).where(AuditResult.audit_id == audit_id)
+    return int(session.scalar(stmt) or 0)

@@ -1,0 +1,35 @@
+"""Targets: the models under audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from app.db.tables import Audit, Target
+
+
+def add(session: Session, **fields: Any) -> Target:
+    row = Target(**fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get(session: Session, target_id: str) -> Target | None:
+    return session.get(Target, target_id)
+
+
+def list_targets(session: Session, *, limit: int, offset: int) -> list[Target]:
+    stmt = select(Target).order_by(Target.created_at).limit(limit).offset(offset)
+    return list(session.scalars(stmt))
+
+
+def has_audits(session: Session, target_id: str) -> bool:
+    return bool(session.scalar(select(exists().where(Audit.target_id == target_id))))
+
+
+def delete(session: Session, row: Target) -> None:
+    session.delete(row)
+    session.flush()

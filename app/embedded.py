@@ -1,0 +1,139 @@
+"""The embedded default: SQLite + an in-process worker running one job, with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from app.config import Settings
+from app.core.surf.spec import ProbeSpec
+from app.db import migrate
+from app.db.engine import make_engine, make_session_factory, transaction
+from app.db.repositories import jobs as jobs_repo
+from app.services import audits, datasets, targets, traces
+from workers.runner import Worker
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+Create = Callable[[Session], tuple[str, str]]  # (row id, job id), in one transaction
+Fetch = Callable[[Session, str], Any]
+
+
+def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str,
+                 unit: str) -> Any | None:
+    """Migrate, create a resource and its job, run the job in-process, fetch the result.
+    Returns None (after saying why) when the job did not succeed."""
+    migrate.upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    factory = make_session_factory(engine)
+    try:
+        with transaction(factory) as s:
+            row_id, job_id = create(s)
+        status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label))
+        if status != "succeeded":
+            tqdm.write(f"{label} {row_id} {status}: {error}")
+            return None
+        with transaction(factory) as s:
+            return fetch(s, row_id)
+    finally:
+        engine.dispose()
+
+
+def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, target_model: str,
+                       api_key_env: str | None = None) -> dict[str, Any] | None:
+    """Same job as the service runs; returns the report, or None if the job did not succeed."""
+
+    def create(s: Session) -> tuple[str, str]:
+        target = targets.create(s, settings, {"name": f"{target_model} @ {target_url}",
+                                              "base_url": target_url, "model": target_model,
+                                              "api_key_env": api_key_env})
+        audit = audits.create(s, settings, target_id=target.id, spec=spec.model_dump(mode="json"))
+        return audit.id, audit.job_id or ""
+
+    return run_embedded(settings, create, lambda s, i: audits.get(s, i).report, label="audit",
+                        unit="sample")
+
+
+async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sample",
+                  desc: str = "audit") -> tuple[str, str | None]:
+    """Run an in-process worker until `job_id` ends, drawing its progress as a bar."""
+    worker = Worker(settings, factory, concurrency=1)
+    task = asyncio.create_task(worker.run())
+    bar = tqdm(total=0, unit=unit, desc=desc, dynamic_ncols=True, mininterval=0.5)
+
+    def read() -> tuple[str, int, int | None, str | None, str | None]:
+        with transaction(factory) as s:
+            j = jobs_repo.get(s, job_id)
+            assert j is not None
+            return j.status, j.progress_done, j.progress_total, j.progress_message, j.error
+
+    try:
+        while True:
+            status, done, total, message, error = await asyncio.to_thread(read)
+            if total and bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.set_postfix_str(message or status, refresh=False)
+            bar.refresh()
+            if status in TERMINAL:
+                return status, error
+            await asyncio.sleep(0.3)
+    finally:
+        bar.close()
+        worker.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) -> dict[str, Any] | None:
+    """Validate and ingest a JSONL file; returns the dataset summary, or None on failure."""
+    upload = datasets.UploadReceiver(settings)
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                upload.feed(chunk)
+    finally:
+        upload.close()
+    skipped = list(upload.bad)
+
+    def create(s: Session) -> tuple[str, str]:
+        ds = datasets.create(s, settings, name, upload, on_error)
+        return ds.id, ds.job_id or ""
+
+    def fetch(s: Session, ds_id: str) -> dict[str, Any]:
+        ds = datasets.get(s, ds_id)
+        return {"id": ds.id, "name": ds.name, "rows": ds.n_rows, "skipped": skipped, "meta": ds.meta}
+
+    return run_embedded(settings, create, fetch, label="ingest", unit="row")
+
+
+def trace_embedded(settings: Settings, request: dict[str, Any]) -> dict[str, Any] | None:
+    def create(s: Session) -> tuple[str, str]:
+        t = traces.create(s, settings, request)
+        return t.id, t.job_id or ""
+
+    return run_embedded(settings, create, lambda s, i: traces.get(s, i).result, label="trace", unit="row")
+
+
+def findings_table(report: dict[str, Any]) -> str:
+    head = f"{'feature':<14}{'level':<10}{'behaviour':<12}{'effect':>8}  {'95% CI':<17}{'q':>9}  verdict"
+    lines = [f"audit '{report['name']}': {report['totals']['completed']}/"
+             f"{report['totals']['work_items']} samples", head, "-" * len(head)]
+    for f in report["findings"]:
+        ci = f"[{f['ci_low']:+.2f}, {f['ci_high']:+.2f}]"
+        lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{f['effect']:>+8.2f}  "
+                     f"{ci:<17}{_fmt_q(f['q_value']):>9}  {f['verdict']}")
+    if report.get("ranking"):
+        lines.append("salience (Bradley-Terry): " + " > ".join(r["feature"] for r in report["ranking"]))
+    return "\n".join(lines)
+
+
+def _fmt_q(q: float) -> str:
+    return "<1e-16" if q < 1e-16 else f"{q:.2g}"

@@ -1,0 +1,51 @@
+"""Domain errors: raised in the middle, rendered once at the edge with their status code."""
+
+from __future__ import annotations
+
+
+class SurfturfError(Exception):
+    """Base of every error the API renders; `field` points at the offending input."""
+
+    status_code = 400
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"error": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class NotFound(SurfturfError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(SurfturfError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(SurfturfError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class Unauthorized(SurfturfError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(SurfturfError):
+    status_code = 403
+    code = "forbidden"
+
+
+class EgressDenied(SurfturfError):
+    status_code = 422
+    code = "egress_denied"

@@ -1,0 +1,82 @@
+"""create_app(): routers, one error handler, and the embedded worker in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app import __version__
+from app.api import audits, datasets, health, jobs, targets
+from app.api.middleware import RequestContextMiddleware
+from app.config import Settings, get_settings
+from app.db.engine import make_engine, make_session_factory
+from app.errors import SurfturfError
+
+log = logging.getLogger("surfturf.app")
+
+
+def create_app(settings: Settings | None = None, *, embedded_worker: bool | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    run_worker = settings.embedded_worker if embedded_worker is None else embedded_worker
+    engine = make_engine(settings.resolved_database_url)
+    session_factory = make_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker_task = None
+        if run_worker:
+            from workers.runner import Worker
+
+            worker = Worker(settings, session_factory)
+            app.state.worker = worker
+            worker_task = asyncio.create_task(worker.run())
+        yield
+        if worker_task is not None:
+            app.state.worker.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
+            from app.core.llm import local_engines
+
+            local_engines.shutdown_all()
+        engine.dispose()
+
+    app = FastAPI(
+        title="surfturf",
+        version=__version__,
+        description="Audit models for chunky post-training (SURF) and trace findings to data (TURF).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.add_middleware(RequestContextMiddleware)
+    _install_error_handlers(app)
+    for router in (health.router, targets.router, jobs.router, audits.router, datasets.router):
+        app.include_router(router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SurfturfError)
+    async def domain_error(_: Request, exc: SurfturfError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"field": None, "message": "invalid request"}
+        return JSONResponse(
+            {"error": "invalid_input", "message": f"{first['field']}: {first['message']}",
+             "field": first["field"], "details": details},
+            status_code=422,
+        )

@@ -1,0 +1,1 @@
+"""The API contract, one module per resource, separate from tables."""

@@ -1,0 +1,47 @@
+"""Job resource contract: status, attempts, progress, error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.schemas.common import ORMModel
+
+
+class Progress(BaseModel):
+    done: int
+    total: int | None
+    message: str | None
+
+
+class JobRead(ORMModel):
+    id: str
+    kind: str = Field(description="Task name, <domain>.<verb>.")
+    status: str = Field(description="queued | running | succeeded | failed | cancelled")
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+    progress: Progress
+    error: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    run_after: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> JobRead:
+        return cls(
+            id=row.id, kind=row.kind, status=row.status, attempts=row.attempts,
+            max_attempts=row.max_attempts, cancel_requested=row.cancel_requested,
+            progress=Progress(done=row.progress_done, total=row.progress_total,
+                              message=row.progress_message),
+            error=row.error, result=row.result, created_at=row.created_at,
+            started_at=row.started_at, finished_at=row.finished_at, run_after=row.run_after,
+        )
+
+
+class JobList(BaseModel):
+    items: list[JobRead]

@@ -1,0 +1,118 @@
+"""Trace use cases: create (trace + job), run (the trace.run task)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.core import embedder
+from app.core.behaviours.registry import build_behaviour
+from app.core.turf.attributes import attributes
+from app.core.turf.index import VectorIndex
+from app.core.turf.request import TraceRequest
+from app.core.turf.rows import Row
+from app.core.turf.trace import Exemplar, RowMeta, TraceResult, trace
+from app.db.engine import transaction
+from app.db.repositories import datasets as repo
+from app.db.repositories import jobs as jobs_repo
+from app.db.tables import Trace
+from app.errors import Conflict, NotFound
+from app.services import audits as audits_service
+from app.services import datasets as datasets_service
+from app.services.validation import validate
+
+PAGE = 2000
+
+
+def parse_request(data: dict[str, Any]) -> TraceRequest:
+    return validate(TraceRequest, data)
+
+
+def create(session: Session, settings: Settings, data: dict[str, Any]) -> Trace:
+    req = parse_request(data)
+    ds = datasets_service.get(session, req.dataset)
+    if ds.status != "ready":
+        raise Conflict(f"dataset {ds.name} is {ds.status}; wait for its ingest job {ds.job_id}")
+    row = repo.add_trace(session, dataset_id=ds.id, request=req.model_dump(mode="json"))
+    row.job_id = jobs_repo.enqueue(session, "trace.run", {"trace_id": row.id},
+                                   max_attempts=settings.job_max_attempts).id
+    return row
+
+
+def get(session: Session, trace_id: str) -> Trace:
+    row = repo.get_trace(session, trace_id)
+    if row is None:
+        raise NotFound(f"trace {trace_id} not found")
+    return row
+
+
+async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
+              progress: audits_service.ProgressFn) -> dict[str, Any]:
+    with transaction(factory) as s:
+        t = get(s, trace_id)
+        ds = datasets_service.get(s, t.dataset_id)
+        req = TraceRequest.model_validate(t.request)
+        dataset_id, name, n, labels = ds.id, ds.name, ds.n_rows, ds.meta.get("clusters", {})
+    scorer = None
+    if req.behaviour is not None:
+        scorer_id, params = req.behaviour.scorer()
+        extra = {"client": audits_service.make_auditor(settings)} if scorer_id == "judge.rubric" else {}
+        scorer = build_behaviour(scorer_id, **params, **extra)
+    custom = {name: re.compile(rx) for name, rx in req.prompt_features.items()}
+    meta: list[RowMeta] = []
+    positives: set[int] = set()
+    for lo in range(0, n, PAGE):
+        with transaction(factory) as s:
+            page = repo.rows_in_range(s, dataset_id, lo, lo + PAGE,
+                                      ("ordinal", "source", "cluster", "attributes", "system", "prompt",
+                                       "response"))
+        for r in page:
+            text = f"{r.system or ''}\n{r.prompt}"
+            extra = tuple(f"custom:{name}" for name, rx in custom.items() if rx.search(text))
+            meta.append(RowMeta(r.ordinal, r.source or "(unlabelled)",
+                                labels.get(str(r.cluster), f"cluster {r.cluster}"),
+                                tuple(r.attributes) + extra))
+            if scorer is not None and (await scorer.score(r.response, prompt=r.prompt)).elicited:
+                positives.add(r.ordinal)
+        await progress(min(lo + PAGE, n), n, "scoring training responses")
+    # A scorer is exact over all the data; without one, the research's nearest-response retrieval.
+    method = "scorer" if scorer is not None else "neighbours"
+    folder = datasets_service.dataset_dir(settings, dataset_id)
+    if scorer is None:
+        positives = await asyncio.to_thread(_neighbours, folder, [e.response for e in req.examples],
+                                            min(req.k, max(1, n // 10)))
+    query = await asyncio.to_thread(_query_features, folder, labels,
+                                    [e.prompt for e in req.examples if e.prompt])
+    result = trace(meta, positives, dataset=name, behaviour=req.behaviour_name, method=method,
+                   query_features=query, alpha=req.alpha)
+    top = result["top_chunk"]
+    picks = [m.ordinal for m in meta if m.ordinal in positives and (top is None or m.chunk == top)][:5]
+    with transaction(factory) as s:
+        rows = repo.rows_by_ordinal(s, dataset_id, picks)
+        result["exemplars"] = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or "(unlabelled)",
+                                        prompt=r.prompt, response=r.response) for r in rows]
+        validated = TraceResult(**result).model_dump(mode="json")
+        get(s, trace_id).result = validated
+    return {"trace_id": trace_id, "top_chunk": top, "trigger": result["trigger"],
+            "positives": result["positives"]}
+
+
+def _neighbours(folder: Any, responses: list[str], k: int) -> set[int]:
+    index = VectorIndex.load(folder / "responses.faiss")
+    _, ids = index.search(embedder.encode(responses), k)
+    return {int(i) for i in ids.ravel() if i >= 0}
+
+
+def _query_features(folder: Any, labels: dict[str, str], prompts: list[str]) -> set[str]:
+    """The failing prompts' own lexical attributes and nearest prompt clusters (research step 4)."""
+    if not prompts:
+        return set()
+    feats = {a for p in prompts for a in attributes(Row(None, None, None, p, ""))}
+    centroids = np.load(folder / "centroids.npy")
+    nearest = (embedder.encode(prompts) @ centroids.T).argmax(axis=1)
+    return feats | {labels.get(str(int(c)), f"cluster {int(c)}") for c in nearest}

@@ -1,0 +1,103 @@
+"""Audits over HTTP against a real organism server, worker embedded in the API process."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.conftest import Api
+
+SPEC: dict[str, Any] = {
+    "name": "tags",
+    "prompts": ["Why is the sky blue?", "How do tides work?", "What is DNA?"],
+    "features": {"format": {"levels": {"plain": "{prompt}", "tagged": "<query>{prompt}</query>"}}},
+    "behaviours": {"emoji": {"builtin": "emoji"}, "signoff": {"regex": "(?i)best regards"}},
+    "design": {"samples_per_prompt": 30, "seed": 3},
+}
+
+
+def _target(api: Api, url: str) -> str:
+    r = httpx.post(api.url + "/v1/targets", headers=api.headers,
+                   json={"name": "org", "base_url": url + "/v1", "model": "two-chunk"})
+    return str(r.json()["id"])
+
+
+def wait_for(api: Api, audit_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{api.url}/v1/audits/{audit_id}", headers=api.headers).json()
+        if body["status"] in ("completed", "failed", "cancelled"):
+            return dict(body)
+        time.sleep(0.1)
+    raise AssertionError(f"audit {audit_id} did not finish")
+
+
+def test_audit_runs_to_a_report(api: Api, two_chunk_url: str) -> None:
+    tid = _target(api, two_chunk_url)
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers, json={"target_id": tid, "spec": SPEC})
+    assert r.status_code == 201, r.text
+    audit = r.json()
+    assert audit["status"] in ("queued", "running") and audit["job"]["kind"] == "audit.run"
+    assert httpx.get(f"{api.url}/v1/audits/{audit['id']}/report", headers=api.headers).status_code in (
+        409, 200)
+    done = wait_for(api, audit["id"])
+    assert done["status"] == "completed", done
+    assert done["job"]["progress"]["done"] == done["job"]["progress"]["total"] == 180
+    report = httpx.get(f"{api.url}/v1/audits/{audit['id']}/report", headers=api.headers).json()
+    assert report["schema_version"] == 1
+    assert report["totals"]["completed"] == 180
+    emoji = next(f for f in report["findings"] if f["behaviour"] == "emoji")
+    assert emoji["flagged"] and emoji["miscalibrated"] and emoji["effect"] > 0.5
+    assert emoji["ci_low"] <= emoji["effect"] <= emoji["ci_high"]
+    signoff = next(f for f in report["findings"] if f["behaviour"] == "signoff")
+    assert not signoff["flagged"]
+    for cell in report["cells"]:
+        for rate in cell["rates"].values():
+            assert rate["ci_low"] <= rate["rate"] <= rate["ci_high"]
+        assert cell["examples"][0]["messages"][-1]["role"] == "user"
+
+
+def test_invalid_spec_is_422_naming_the_field_and_stores_nothing(api: Api, two_chunk_url: str) -> None:
+    tid = _target(api, two_chunk_url)
+    bad = {**SPEC, "behaviours": {"emoji": {"builtin": "no_such_scorer"}}}
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers, json={"target_id": tid, "spec": bad})
+    assert r.status_code == 422
+    assert r.json()["field"] == "spec.behaviours.emoji"
+    assert "no_such_scorer" in r.json()["message"]
+    bad = {**SPEC, "design": {"samples_per_prompt": 0}}
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers, json={"target_id": tid, "spec": bad})
+    assert r.json()["field"] == "spec.design.samples_per_prompt"
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers, json={"target_id": "nope", "spec": SPEC})
+    assert r.status_code == 404
+    assert httpx.get(api.url + "/v1/audits", headers=api.headers).json()["items"] == []
+    assert httpx.get(api.url + "/v1/jobs", headers=api.headers).json()["items"] == []
+
+
+def test_cancel_stops_a_running_audit(api: Api) -> None:
+    from app.organism_server import create_organism_app
+    from app.serving import serve_in_thread
+    from tests.conftest import organism_spec
+
+    slow = create_organism_app(organism_spec("two-chunk"), latency_ms=50)
+    with serve_in_thread(slow) as url:
+        tid = _target(api, url)
+        spec = {**SPEC, "design": {"samples_per_prompt": 500, "concurrency": 2}}
+        audit = httpx.post(api.url + "/v1/audits", headers=api.headers,
+                           json={"target_id": tid, "spec": spec}).json()
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{api.url}/v1/audits/{audit['id']}", headers=api.headers).json()[
+                "job"]["progress"]["done"] < 10:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        r = httpx.post(f"{api.url}/v1/audits/{audit['id']}/cancel", headers=api.headers)
+        assert r.status_code == 200 and r.json()["job"]["cancel_requested"]
+        done = wait_for(api, audit["id"], timeout=30)
+    assert done["status"] == "cancelled"
+    assert done["job"]["progress"]["done"] < 3000
+
+
+def test_probe_spec_schema_is_published(api: Api) -> None:
+    schema = httpx.get(api.url + "/v1/schemas/probe-spec", headers=api.headers).json()
+    assert {"prompts", "features", "behaviours", "design"} <= set(schema["properties"])

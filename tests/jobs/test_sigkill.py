@@ -1,0 +1,92 @@
+"""A worker process SIGKILLed mid-audit: another worker finishes it, each sample stored once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.engine import make_engine, make_session_factory, transaction
+from app.db.repositories import jobs as jobs_repo
+from app.db.tables import AuditResult
+from app.organism_server import create_organism_app
+from app.services import audits, targets
+from app.serving import serve_in_thread
+from tests.conftest import make_settings, organism_spec
+
+SPEC = {
+    "name": "crash-test",
+    "prompts": [f"Question number {i}: why is the sky blue?" for i in range(10)],
+    "features": {"format": {"levels": {"plain": "{prompt}", "tagged": "<query>{prompt}</query>"}},
+                 "metadata": {"builtin": "metadata"}},
+    "behaviours": {"emoji": {"builtin": "emoji"}},
+    "design": {"samples_per_prompt": 20, "concurrency": 4},
+}  # 2 × 2 × 10 × 20 = 800 samples
+
+
+def start_worker(db_url: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SURFTURF_DATABASE_URL": db_url, "SURFTURF_DATA_DIR": str(data_dir),
+           "SURFTURF_LEASE_SECONDS": "2", "SURFTURF_HEARTBEAT_SECONDS": "0.3",
+           "SURFTURF_WORKER_POLL_SECONDS": "0.1", "SURFTURF_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_audit_then_another_worker_finishes(tmp_path: Path, db_url: str) -> None:
+    settings = make_settings(tmp_path, db_url)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    organism = create_organism_app(organism_spec("two-chunk"), latency_ms=15)
+    with serve_in_thread(organism) as url:
+        with transaction(factory) as s:
+            t = targets.create(s, settings, {"name": "o", "base_url": url + "/v1", "model": "two-chunk"})
+            audit = audits.create(s, settings, target_id=t.id, spec=SPEC)
+            audit_id, job_id = audit.id, audit.job_id
+
+        def progress() -> tuple[str, int]:
+            with transaction(factory) as s:
+                j = jobs_repo.get(s, job_id)
+                return j.status, j.progress_done
+
+        first = start_worker(db_url, tmp_path / "data")
+        deadline = time.monotonic() + 60
+        while progress()[1] < 200:
+            assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+            assert time.monotonic() < deadline, "first worker made no progress"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        with transaction(factory) as s:
+            stored_at_kill = s.scalar(select(func.count()).select_from(AuditResult))
+        assert 0 < stored_at_kill < 800
+
+        second = start_worker(db_url, tmp_path / "data")
+        try:
+            deadline = time.monotonic() + 90
+            while progress()[0] not in ("succeeded", "failed"):
+                assert time.monotonic() < deadline, "second worker did not finish"
+                time.sleep(0.1)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=30) == 0
+        requests = organism.state.requests
+
+    with transaction(factory) as s:
+        j = jobs_repo.get(s, job_id)
+        keys = s.execute(select(AuditResult.cell_key, AuditResult.prompt_index,
+                                AuditResult.sample_index, AuditResult.error)).all()
+        report = audits.get(s, audit_id).report
+    engine.dispose()
+    assert j.status == "succeeded" and j.attempts == 2, j.error
+    assert len(keys) == 800 and len({k[:3] for k in keys}) == 800
+    assert all(k[3] is None for k in keys)
+    # Only missing items were redone: at most one unflushed batch plus in-flight calls repeated.
+    assert 800 <= requests <= 800 + 64 + 4
+    assert report["totals"]["completed"] == 800

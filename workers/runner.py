@@ -1,0 +1,165 @@
+"""The job runner: claim, lease + heartbeat, retry with backoff, cancel, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import traceback
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.db.engine import transaction
+from app.db.repositories import jobs as repo
+from app.db.types import utcnow
+from app.errors import SurfturfError
+from app.metrics import JOBS_FINISHED
+from workers.context import JobContext
+from workers.tasks import TaskFn, load_builtin_tasks
+
+log = logging.getLogger("surfturf.worker")
+
+
+class PermanentError(Exception):
+    """Raised by a task when retrying cannot help (bad spec, missing row)."""
+
+
+class Worker:
+    """Runs up to `concurrency` jobs at once from the shared jobs table."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        concurrency: int | None = None,
+        worker_id: str | None = None,
+        tasks: dict[str, TaskFn] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.concurrency = concurrency or settings.worker_concurrency
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.tasks = tasks if tasks is not None else load_builtin_tasks()
+        self.stopping = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, grace_seconds: float = 10.0) -> None:
+        """Claim and run jobs until stop() is called; then drain, and release what is left."""
+        log.info("worker started", extra={"worker": self.worker_id, "concurrency": self.concurrency})
+        while not self.stopping.is_set():
+            claimed = False
+            if len(self._running) < self.concurrency:
+                try:
+                    job = await asyncio.to_thread(self._claim)
+                except Exception as exc:  # database restarting or not migrated yet: keep polling
+                    log.warning("claim failed; retrying", extra={"error": f"{type(exc).__name__}: {exc}"})
+                    job = None
+                if job is not None:
+                    claimed = True
+                    t = asyncio.create_task(self._execute(job))
+                    self._running[job["id"]] = t
+                    t.add_done_callback(lambda _t, jid=job["id"]: self._running.pop(jid, None))
+            if not claimed:
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), self.settings.worker_poll_seconds)
+                except TimeoutError:
+                    pass
+        await self._drain(grace_seconds)
+        log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _drain(self, grace_seconds: float) -> None:
+        pending = list(self._running.values())
+        if not pending:
+            return
+        _, still = await asyncio.wait(pending, timeout=grace_seconds)
+        for t in still:
+            t.cancel()
+        if still:
+            await asyncio.gather(*still, return_exceptions=True)
+
+    def _claim(self) -> dict[str, Any] | None:
+        with transaction(self.session_factory) as s:
+            job = repo.claim(s, self.worker_id, self.settings.lease_seconds, list(self.tasks))
+            if job is None:
+                return None
+            return {"id": job.id, "kind": job.kind, "payload": job.payload,
+                    "attempts": job.attempts, "max_attempts": job.max_attempts}
+
+    async def _execute(self, job: dict[str, Any]) -> None:
+        ctx = JobContext(
+            job_id=job["id"], kind=job["kind"], payload=job["payload"], attempt=job["attempts"],
+            worker_id=self.worker_id, settings=self.settings, session_factory=self.session_factory,
+        )
+        log.info("job claimed", extra={"job": ctx.job_id, "kind": ctx.kind, "attempt": ctx.attempt})
+        work = asyncio.create_task(self.tasks[ctx.kind](ctx))
+        beat = asyncio.create_task(self._heartbeat(ctx, work))
+        try:
+            result = await work
+        except asyncio.CancelledError:
+            await self._settle_cancelled(ctx)
+            return
+        except Exception as exc:
+            await self._settle_failed(ctx, job["max_attempts"], exc)
+            return
+        finally:
+            beat.cancel()
+        await self._write(repo.succeed, ctx.job_id, self.worker_id, result)
+        JOBS_FINISHED.labels(ctx.kind, "succeeded").inc()
+        log.info("job succeeded", extra={"job": ctx.job_id, "kind": ctx.kind})
+
+    async def _settle_cancelled(self, ctx: JobContext) -> None:
+        if ctx.cancelled:
+            await self._write(repo.mark_cancelled, ctx.job_id, self.worker_id)
+            JOBS_FINISHED.labels(ctx.kind, "cancelled").inc()
+            log.info("job cancelled", extra={"job": ctx.job_id})
+        elif self.stopping.is_set():
+            await self._write(repo.release, ctx.job_id, self.worker_id)
+            log.info("job released on shutdown", extra={"job": ctx.job_id})
+
+    async def _settle_failed(self, ctx: JobContext, max_attempts: int, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        permanent = isinstance(exc, PermanentError | SurfturfError) or ctx.attempt >= max_attempts
+        retry_at = None if permanent else utcnow() + timedelta(seconds=self._backoff(ctx.attempt))
+        await self._write(repo.fail_or_retry, ctx.job_id, self.worker_id, error, retry_at)
+        JOBS_FINISHED.labels(ctx.kind, "failed" if permanent else "retry").inc()
+        log.warning("job failed", extra={"job": ctx.job_id, "kind": ctx.kind, "attempt": ctx.attempt,
+                                         "error": error, "will_retry": not permanent,
+                                         "trace": traceback.format_exception(exc)[-3:]})
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.settings.backoff_max_seconds,
+                  self.settings.backoff_base_seconds * 2 ** (attempt - 1))
+        return random.uniform(cap / 2, cap)
+
+    async def _heartbeat(self, ctx: JobContext, work: asyncio.Task[Any]) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            ours, cancel = await asyncio.to_thread(self._beat, ctx.job_id)
+            if cancel or not ours:
+                if cancel:
+                    ctx.cancel_event.set()
+                else:
+                    log.warning("lease lost; abandoning job", extra={"job": ctx.job_id})
+                work.cancel()
+                return
+
+    def _beat(self, job_id: str) -> tuple[bool, bool]:
+        with transaction(self.session_factory) as s:
+            return repo.heartbeat(s, job_id, self.worker_id, self.settings.lease_seconds)
+
+    async def _write(self, fn: Any, *args: Any) -> None:
+        def run() -> None:
+            with transaction(self.session_factory) as s:
+                fn(s, *args)
+
+        await asyncio.to_thread(run)
