@@ -164,7 +164,9 @@ def _cluster(factory: sessionmaker[Session], dataset_id: str, index: VectorIndex
              n: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(n, size=min(n, 50_000), replace=False))
-    vecs = np.stack([index.index.reconstruct(int(i)) for i in sample])
+    vecs = np.empty((len(sample), index.index.d), dtype="float32")  # filled in place: one copy
+    for j, i in enumerate(sample):
+        vecs[j] = index.index.reconstruct(int(i))
     centroids, _ = kmeans(vecs, cluster_count(n))
     np.save(out / "centroids.npy", centroids)
     cindex = VectorIndex.create(centroids.shape[1], len(centroids))
