@@ -164,10 +164,7 @@ def _cluster(factory: sessionmaker[Session], dataset_id: str, index: VectorIndex
              n: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(n, size=min(n, 50_000), replace=False))
-    vecs = np.empty((len(sample), index.index.d), dtype="float32")  # filled in place: one copy
-    for j, i in enumerate(sample):
-        vecs[j] = index.index.reconstruct(int(i))
-    centroids, _ = kmeans(vecs, cluster_count(n))
+    centroids, _ = kmeans(index.vectors(sample), cluster_count(n))
     np.save(out / "centroids.npy", centroids)
     cindex = VectorIndex.create(centroids.shape[1], len(centroids))
     cindex.add(centroids, np.arange(len(centroids), dtype="int64"))
@@ -175,8 +172,7 @@ def _cluster(factory: sessionmaker[Session], dataset_id: str, index: VectorIndex
     for lo in range(0, n, 2000):
         with transaction(factory) as s:
             part = repo.rows_in_range(s, dataset_id, lo, lo + 2000, ("id", "ordinal", "prompt"))
-        q = np.stack([index.index.reconstruct(int(r.ordinal)) for r in part])
-        _, nearest = cindex.search(q, 1)
+        _, nearest = cindex.search(index.vectors(np.array([r.ordinal for r in part])), 1)
         pairs = [(r.id, int(c)) for r, c in zip(part, nearest[:, 0], strict=True)]
         with transaction(factory) as s:
             repo.set_clusters(s, pairs)

@@ -75,7 +75,7 @@ def test_100k_row_ingest_is_memory_bounded_and_traces(tmp_path: Path) -> None:
 
     allowed = INDEX_BYTES // 2**20 + SLACK_MB
     log.info(f"file {size_mb} MB; peak RSS {peak} MB at {N_ROWS} rows, {baseline} MB at 1000; "
-          f"growth allowed {allowed} MB; ingest {ingest_s:.0f} s")
+             f"growth allowed {allowed} MB; ingest {ingest_s:.0f} s")
     assert size_mb > SLACK_MB  # holding the rows would not fit the slack
     assert peak - baseline < allowed, f"peak {peak} MB vs {baseline} MB at 1k rows"
 

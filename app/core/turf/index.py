@@ -54,6 +54,11 @@ class VectorIndex:
     def size(self) -> int:
         return int(self.index.ntotal)
 
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these ids, as one (len(ids), dim) float32 array."""
+        return np.asarray(self.index.reconstruct_batch(np.ascontiguousarray(ids, dtype="int64")),
+                          dtype="float32")
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self.size)
         scores, ids = self.index.search(np.ascontiguousarray(queries, dtype="float32"), k)
