@@ -110,9 +110,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
         print(json.dumps(ProbeSpec.model_json_schema(), indent=2))
         return 0
+    if args.action == "export":
+        return _audit_export(args)
     from app.core.surf.loader import SpecFileError, load_spec_file
     from app.embedded import run_audit_embedded
 
+    if args.action == "analyze":
+        return _audit_analyze(args)
     if not args.target_url or not args.target_model:
         print("audit run needs --target-url and --target-model", file=sys.stderr)
         return 2
@@ -126,6 +130,57 @@ def cmd_audit(args: argparse.Namespace) -> int:
     report = run_audit_embedded(_settings(args), spec, target_url=args.target_url,
                                 target_model=args.target_model, api_key_env=args.target_api_key_env)
     _write_report(report, args.out)
+    return 0
+
+
+def _audit_analyze(args: argparse.Namespace) -> int:
+    """Re-analyse a samples file under a spec: no model is called (judges need an auditor)."""
+    from app.core.surf.loader import SpecFileError, load_spec_file
+    from app.core.surf.samples import SamplesFileError, read_jsonl
+    from app.services import audits
+
+    if not args.spec or not args.samples_file:
+        print("audit analyze needs SPEC and --samples SAMPLES.jsonl", file=sys.stderr)
+        return 2
+    try:
+        spec = load_spec_file(Path(args.spec))
+        with open(args.samples_file, encoding="utf-8") as fh:
+            samples = read_jsonl(fh, spec, source=args.samples_file)
+    except (SpecFileError, SamplesFileError, OSError, UnicodeDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    auditor = audits.make_auditor(settings) if spec.needs_auditor() else None
+    report = audits.analyze_samples(spec, samples, auditor)
+    _write_report(report.model_dump(mode="json"), args.out)
+    return 0
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from app.db.engine import make_engine, make_session_factory
+    from app.errors import NotFound
+    from app.services import audits
+
+    if not args.spec:
+        print("audit export needs an AUDIT_ID", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    engine = make_engine(settings.resolved_database_url)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        n = 0
+        for line in audits.export_samples(make_session_factory(engine), args.spec):
+            out.write(line)
+            n += 1
+    except NotFound as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        engine.dispose()
+    if args.out:
+        print(f"{n} samples written to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -357,14 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--scopes", default="read,write")
     k.set_defaults(fn=cmd_keys)
 
-    a = sub.add_parser("audit", help="run a probe spec embedded, or print its JSON Schema")
-    a.add_argument("action", choices=["run", "schema"])
-    a.add_argument("spec", nargs="?")
+    a = sub.add_parser("audit", help="run a probe spec embedded; re-analyse or export samples; "
+                       "print the spec's JSON Schema")
+    a.add_argument("action", choices=["run", "analyze", "export", "schema"])
+    a.add_argument("spec", nargs="?", help="run/analyze: the probe spec file; export: the audit id")
+    a.add_argument("--samples", dest="samples_file", metavar="SAMPLES.jsonl",
+                   help="analyze: samples to re-analyse (the export format)")
     a.add_argument("--target-url")
     a.add_argument("--target-model")
     a.add_argument("--target-api-key-env", help="env var holding the target's API key")
-    a.add_argument("--samples", type=int, help="override design.samples_per_prompt")
-    a.add_argument("--out", help="write the JSON report here")
+    a.add_argument("--samples-per-prompt", dest="samples", type=int,
+                   help="run: override design.samples_per_prompt")
+    a.add_argument("--out", help="run/analyze: write the JSON report here; export: the JSONL file")
     a.set_defaults(fn=cmd_audit)
 
     o = sub.add_parser("organism", help="planted-rule organisms")

@@ -123,13 +123,25 @@ def trace_embedded(settings: Settings, request: dict[str, Any]) -> dict[str, Any
 
 
 def findings_table(report: dict[str, Any]) -> str:
-    head = f"{'feature':<14}{'level':<10}{'behaviour':<12}{'effect':>8}  {'95% CI':<17}{'q':>9}  verdict"
-    lines = [f"audit '{report['name']}': {report['totals']['completed']}/"
-             f"{report['totals']['work_items']} samples", head, "-" * len(head)]
+    """Findings with the FCR-adjusted interval their verdict reads."""
+    fam = report.get("family") or {}
+    level = f"{fam['fcr_level']:.1%}" if fam else "95%"
+    head = f"{'feature':<14}{'level':<10}{'behaviour':<12}{'effect':>8}  {'CI':<17}{'q':>9}  verdict"
+    where = f" (audit {report['audit_id']})" if report.get("audit_id") else ""
+    lines = [f"audit '{report['name']}'{where}: {report['totals']['completed']}/"
+             f"{report['totals']['work_items']} samples; intervals FCR-adjusted at {level} "
+             f"over {fam.get('size', len(report['findings']))} findings", head, "-" * len(head)]
     for f in report["findings"]:
-        ci = f"[{f['ci_low']:+.2f}, {f['ci_high']:+.2f}]"
+        if f["effect"] is None:
+            lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{'—':>8}  {'':<17}"
+                         f"{'':>9}  not estimable: {f['reason']}")
+            continue
+        ci = f"[{f['ci_adj_low']:+.2f}, {f['ci_adj_high']:+.2f}]"
         lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{f['effect']:>+8.2f}  "
                      f"{ci:<17}{_fmt_q(f['q_value']):>9}  {f['verdict']}")
+    seq = report.get("sequential")
+    if seq:
+        lines.append(f"sequential: {seq['rounds_run']}/{seq['max_rounds']} rounds; {seq['stopped']}")
     if report.get("ranking"):
         lines.append("salience (Bradley-Terry): " + " > ".join(r["feature"] for r in report["ranking"]))
     return "\n".join(lines)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 
 from app.api.deps import ReadKey, SessionDep, SettingsDep, WriteKey
 from app.core.surf.report import AuditReport
@@ -45,6 +46,24 @@ def get_report(audit_id: str, session: SessionDep) -> AuditReport:
     if row.report is None:
         raise Conflict(f"audit {audit_id} has no report yet; poll GET /v1/audits/{audit_id}")
     return AuditReport.model_validate(row.report)
+
+
+@router.get("/v1/audits/{audit_id}/samples", dependencies=[ReadKey], response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-ndjson": {"schema": {
+                "type": "string", "description": "One sample per line: prompt_index, levels, "
+                "sample_index, scores {behaviour: true|false|null}, response, error, messages "
+                "(the `surfturf audit analyze` format)."}}}}})
+def export_samples(audit_id: str, request: Request) -> StreamingResponse:
+    lines = service.export_samples(request.app.state.session_factory, audit_id)
+    first = next(lines, "")  # raises NotFound here, before the response starts
+    return StreamingResponse(_chain(first, lines), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": f'attachment; filename="{audit_id}.jsonl"'})
+
+
+def _chain(first: str, rest: Any) -> Any:
+    if first:
+        yield first
+    yield from rest
 
 
 @router.post("/v1/audits/{audit_id}/cancel", dependencies=[WriteKey])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,9 +12,11 @@ from app.config import Settings
 from app.core.behaviours.base import Behaviour
 from app.core.behaviours.registry import build_behaviour
 from app.core.llm import Budget, ChatClient, OpenAIChatClient, local_engines
-from app.core.surf.analysis import Sample, analyze
-from app.core.surf.factorial import SampleResult, run_factorial
+from app.core.stats import sequential
+from app.core.surf.analysis import analyze, family, open_members
+from app.core.surf.factorial import RunOutcome, SampleResult, run_factorial
 from app.core.surf.report import AuditReport
+from app.core.surf.samples import Sample, to_jsonl
 from app.core.surf.spec import ProbeSpec, parse_cell_key
 from app.core.triggers.rewriter import CachedRewriter
 from app.db.engine import transaction
@@ -95,17 +97,55 @@ def load_samples(session: Session, audit_id: str) -> list[Sample]:
                    r.response, r.scores, r.error) for r in repo.iter_results(session, audit_id)]
 
 
+def export_samples(factory: sessionmaker[Session], audit_id: str) -> Iterator[str]:
+    """Every stored sample as JSONL (the `audit analyze` format), streamed from the database."""
+    with transaction(factory) as s:
+        get(s, audit_id)
+    with transaction(factory) as s:
+        rows = repo.iter_results(s, audit_id)
+        yield from to_jsonl(Sample(parse_cell_key(r.cell_key), r.prompt_index, r.sample_index,
+                                   r.messages, r.response, r.scores, r.error) for r in rows)
+
+
+async def rescore(spec: ProbeSpec, samples: list[Sample], auditor: ChatClient | None = None) -> int:
+    """Score behaviours a sample lacks, from its response; returns how many scores were added."""
+    missing = [(s, b) for s in samples for b in spec.behaviours
+               if b not in s.scores and s.response is not None and s.error is None]
+    if not missing:
+        return 0
+    needs = {b for _, b in missing}
+    scorers = {n: b for n, b in build_behaviours(spec, auditor).items() if n in needs}
+    for s, b in missing:
+        prompt = s.messages[-1]["content"] if s.messages else ""
+        s.scores[b] = (await scorers[b].score(s.response or "", prompt=prompt)).as_dict()
+    return len(missing)
+
+
+def analyze_samples(spec: ProbeSpec, samples: Iterable[Sample], auditor: ChatClient | None = None
+                    ) -> AuditReport:
+    """Re-analyse samples gathered earlier or elsewhere; no target is called."""
+    items = list(samples)
+    asyncio.run(rescore(spec, items, auditor))
+    return analyze(spec, items, total=spec.work_item_count())
+
+
 ProgressFn = Callable[[int, int | None, str | None], Awaitable[None]]
 
 
 async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: str,
                   progress: ProgressFn) -> dict[str, Any]:
-    """Run the missing samples, then analyse everything stored; safe to re-run after a crash."""
+    """Run the missing samples, then analyse everything stored; safe to re-run after a crash.
+
+    A sequential design samples round by round and stops once no finding is left inconclusive."""
 
     def load() -> tuple[Audit, Any, set[tuple[str, int, int]]]:
         with transaction(factory) as s:
             audit = get(s, audit_id)
             return audit, targets_service.get(s, audit.target_id), repo.done_keys(s, audit_id)
+
+    def stored() -> list[Sample]:
+        with transaction(factory) as s:
+            return load_samples(s, audit_id)
 
     audit, target, done = await asyncio.to_thread(load)
     spec = ProbeSpec.model_validate(audit.spec)
@@ -114,6 +154,10 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     auditor = make_auditor(settings) if spec.needs_auditor() else None
     rewriter = CachedRewriter(auditor, settings.data_dir / "rewrites.jsonl") if auditor else None
     total = spec.work_item_count()
+    behaviours = build_behaviours(spec, auditor)
+    size = spec.design.round_size()
+    max_rounds = sequential.rounds(spec.design.samples_per_prompt, size)
+    state = {"round": 1, "open": ""}
 
     async def sink(batch: list[SampleResult]) -> None:
         def write() -> None:
@@ -121,13 +165,31 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
                 repo.save_results(s, audit_id, [_to_row(r) for r in batch])
 
         await asyncio.to_thread(write)
+        done.update(r.item.key for r in batch if r.error is None)
 
     async def report_progress(done_n: int, total_n: int) -> None:
-        await progress(done_n, total_n, f"sampled {done_n}/{total_n}")
+        where = f"round {state['round']}/{max_rounds}: " if max_rounds > 1 else ""
+        await progress(done_n, total_n, f"{where}sampled {done_n}/{total_n}{state['open']}")
 
+    stopped = "budget: every planned sample taken"
+    outcome = RunOutcome()
     try:
-        outcome = await run_factorial(spec, client, build_behaviours(spec, auditor), sink=sink,
-                                      done=done, rewriter=rewriter, progress=report_progress)
+        for r in range(1, max_rounds + 1):
+            state["round"] = r
+            outcome = await run_factorial(spec, client, behaviours, sink=sink, done=done,
+                                          rewriter=rewriter, progress=report_progress,
+                                          samples_limit=sequential.samples_at(r, size,
+                                                                               spec.design.samples_per_prompt))
+            if outcome.stopped_reason:
+                stopped = outcome.stopped_reason
+                break
+            if r < max_rounds:
+                still = await asyncio.to_thread(lambda: open_members(spec, stored()))
+                if not still:
+                    stopped = f"every finding decided after round {r}"
+                    break
+                state["open"] = (f"; {len(still)} of {len(family(spec))} findings open: "
+                                 + ", ".join(still[:4]) + (" …" if len(still) > 4 else ""))
     finally:
         await client.aclose()
         if auditor and settings.auditor_engine == "http":
@@ -135,10 +197,9 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     await progress(total, total, "analysing")
 
     def finish() -> AuditReport:
-        with transaction(factory) as s:
-            samples = load_samples(s, audit_id)
-        report = analyze(spec, samples, total=total, usage=outcome.usage,
-                         target={"base_url": target.base_url, "model": target.model})
+        report = analyze(spec, stored(), total=total, usage=outcome.usage, audit_id=audit_id,
+                         target={"base_url": target.base_url, "model": target.model},
+                         stopped=stopped if spec.design.kind == "sequential" else None)
         with transaction(factory) as s:
             row = get(s, audit_id)
             row.report = report.model_dump(mode="json")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import httpx
 
+from app.core.surf.samples import read_jsonl
+from app.core.surf.spec import ProbeSpec
+from app.services.audits import analyze_samples
 from tests.conftest import Api
 
 SPEC: dict[str, Any] = {
@@ -46,7 +50,7 @@ def test_audit_runs_to_a_report(api: Api, two_chunk_url: str) -> None:
     assert done["status"] == "completed", done
     assert done["job"]["progress"]["done"] == done["job"]["progress"]["total"] == 180
     report = httpx.get(f"{api.url}/v1/audits/{audit['id']}/report", headers=api.headers).json()
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2 and report["audit_id"] == audit["id"]
     assert report["totals"]["completed"] == 180
     emoji = next(f for f in report["findings"] if f["behaviour"] == "emoji")
     assert emoji["flagged"] and emoji["miscalibrated"] and emoji["effect"] > 0.5
@@ -101,3 +105,60 @@ def test_cancel_stops_a_running_audit(api: Api) -> None:
 def test_probe_spec_schema_is_published(api: Api) -> None:
     schema = httpx.get(api.url + "/v1/schemas/probe-spec", headers=api.headers).json()
     assert {"prompts", "features", "behaviours", "design"} <= set(schema["properties"])
+
+
+def _run(api: Api, url: str, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    tid = _target(api, url)
+    audit = httpx.post(api.url + "/v1/audits", headers=api.headers,
+                       json={"target_id": tid, "spec": spec}).json()
+    done = wait_for(api, audit["id"])
+    assert done["status"] == "completed", done
+    return audit["id"], done
+
+
+def test_exported_samples_reanalyse_to_the_same_report(api: Api, two_chunk_url: str) -> None:
+    spec = {**SPEC, "features": {**SPEC["features"], "user_role": {"builtin": "user_role"}},
+            "design": {"samples_per_prompt": 5, "seed": 4}}
+    audit_id, _ = _run(api, two_chunk_url, spec)
+    report = httpx.get(f"{api.url}/v1/audits/{audit_id}/report", headers=api.headers).json()
+    with httpx.stream("GET", f"{api.url}/v1/audits/{audit_id}/samples", headers=api.headers) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+        lines = list(r.iter_lines())
+    assert len(lines) == 3 * 4 * 5  # every sample, not two per cell
+    first = json.loads(lines[0])
+    assert set(first) >= {"prompt_index", "levels", "sample_index", "scores", "response", "messages"}
+    parsed = ProbeSpec.model_validate(spec)
+    again = analyze_samples(parsed, read_jsonl(lines, parsed)).model_dump(mode="json")
+    for key in ("findings", "cells", "interactions", "ranking", "family"):
+        assert again[key] == report[key], key
+    missing = httpx.get(f"{api.url}/v1/audits/nope/samples", headers=api.headers)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert httpx.get(f"{api.url}/v1/audits/{audit_id}/samples").status_code == 401
+
+
+def test_sequential_audit_stops_once_every_finding_is_decided(api: Api, two_chunk_url: str) -> None:
+    prompts = [f"Question {i}: why is the sky blue?" for i in range(10)]
+    spec = {**SPEC, "prompts": prompts,
+            "design": {"kind": "sequential", "samples_per_prompt": 40, "samples_per_round": 8, "seed": 2}}
+    audit_id, done = _run(api, two_chunk_url, spec)
+    report = httpx.get(f"{api.url}/v1/audits/{audit_id}/report", headers=api.headers).json()
+    seq = report["sequential"]
+    assert seq["max_rounds"] == 5 and seq["rounds_run"] < 5 and seq["open"] == []
+    assert seq["stopped"] == f"every finding decided after round {seq['rounds_run']}"
+    assert report["totals"]["completed"] == 2 * 10 * 8 * seq["rounds_run"] < report["totals"]["work_items"]
+    emoji = next(f for f in report["findings"] if f["behaviour"] == "emoji")
+    assert emoji["verdict"] == "miscalibrated" and emoji["decided_at_round"] == 1
+    signoff = next(f for f in report["findings"] if f["behaviour"] == "signoff")
+    assert signoff["verdict"] == "negligible"
+    assert -0.1 <= signoff["ci_adj_low"] <= signoff["ci_adj_high"] <= 0.1
+    assert seq["alpha_spent"] < report["alpha"]  # the looks it did not take spent nothing
+
+
+def test_a_finding_without_enough_prompts_is_reported_not_dropped(api: Api, two_chunk_url: str) -> None:
+    spec = {**SPEC, "prompts": SPEC["prompts"][:2], "design": {"samples_per_prompt": 5, "seed": 1}}
+    audit_id, _ = _run(api, two_chunk_url, spec)
+    report = httpx.get(f"{api.url}/v1/audits/{audit_id}/report", headers=api.headers).json()
+    assert report["family"]["size"] == 2 and len(report["findings"]) == 2
+    for f in report["findings"]:
+        assert f["verdict"] == "not estimable" and not f["flagged"] and f["effect"] is None
+        assert "at least 3" in f["reason"] and f["q_value"] == 1.0

@@ -1,53 +1,201 @@
-"""Monte-Carlo check of the finding pipeline: false-flag rate under a null, and power.
+"""Monte-Carlo checks of the audit statistics on nulls that are not the easy case.
 
-Uses the same effect, test and FDR code an audit uses, on synthetic 0/1 outcomes; also serves
-to plan samples_per_prompt before an expensive audit.
+Outcomes come from an additive model on the rate scale, so every finding's true value is known
+exactly: per prompt and behaviour a Beta base rate; each non-baseline level of each feature shifts
+it by its planted mean plus a per-prompt deviation of random sign (mean exactly zero), capped so
+that no rate ever leaves [0, 1] (no clipping, so a null stays exactly null). A "nuisance" feature
+with a large real effect shares the family. The checks run the same code an audit runs
+(analysis.estimate/looks, decisions, interactions, ranking) and also serve to plan
+samples_per_prompt before an expensive audit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any
 
 import numpy as np
+from scipy import stats
 
-from app.core.stats.effects import Observation, paired_effect
-from app.core.stats.fdr import bh_qvalues
+from app.core.stats.effects import Effect
+from app.core.surf.samples import Sample
+from app.core.surf.spec import ProbeSpec
 
 
 @dataclass(frozen=True)
-class SimResult:
-    replications: int
-    flag_rate: float  # replications with at least one flag (familywise)
-    test_rejection_rate: float  # single tests with p < alpha
+class Scenario:
+    prompts: int = 12
+    samples: tuple[int, int] = (2, 5)  # samples per prompt per cell, drawn per replication
+    levels: dict[str, int] = field(default_factory=lambda: {"a": 2, "b": 3, "nuisance": 2})
+    behaviours: int = 2
+    base: tuple[float, float] = (1.5, 5.0)  # Beta parameters of per-prompt base rates
+    heterogeneity: float = 0.15  # sd of the per-prompt deviations (before the cap)
+    skewed: bool = False  # deviations +c (p = 0.8) or -4c (p = 0.2): mean zero, far from symmetric
+    planted: dict[tuple[str, str, int], float] = field(
+        default_factory=lambda: {("nuisance", "l1", 0): 0.35})  # (feature, level, behaviour) → shift
+    alpha: float = 0.05
+    min_effect: float = 0.10
+    kind: str = "factorial"
+    samples_per_round: int | None = None
+
+    def spec(self, samples_per_prompt: int) -> ProbeSpec:
+        design: dict[str, Any] = {"samples_per_prompt": samples_per_prompt, "kind": self.kind}
+        if self.samples_per_round:
+            design["samples_per_round"] = self.samples_per_round
+        return ProbeSpec.model_validate({
+            "name": "sim", "prompts": [f"p{i}" for i in range(self.prompts)],
+            "features": {f: {"levels": {f"l{j}": "{prompt}" + "!" * j for j in range(n)}}
+                         for f, n in self.levels.items()},
+            "behaviours": {f"b{k}": {"builtin": "emoji"} for k in range(self.behaviours)},
+            "design": design, "alpha": self.alpha, "min_effect": self.min_effect})
+
+    def truth(self, feature: str, level: str, behaviour: str) -> float:
+        return self.planted.get((feature, level, int(behaviour[1:])), 0.0)
 
 
-def simulate(*, shift: float, base_low: float, base_high: float, prompts: int = 10,
-             samples_per_prompt: int = 10, behaviours: int = 3, replications: int = 500,
-             alpha: float = 0.05, min_effect: float = 0.10, seed: int = 0) -> SimResult:
-    """Each behaviour's baseline rate varies by prompt in [base_low, base_high]; the first
-    behaviour shifts by `shift` at the treated level, the others never move."""
+def rates(sc: Scenario, rng: np.random.Generator) -> dict[tuple[int, int], dict[tuple[str, str], float]]:
+    """(prompt, behaviour) → {(feature, level): shift}, with '_base' under ('_', '_')."""
+    out = {}
+    k = len(sc.levels)
+    for p, b in product(range(sc.prompts), range(sc.behaviours)):
+        total = sum(max(0.0, v) for (_, _, bb), v in sc.planted.items() if bb == b)
+        base = (1 - total) * rng.beta(*sc.base)
+        cap = min(base, 1 - base - total) / k
+        shifts = {("_", "_"): base}
+        for f, n in sc.levels.items():
+            for j in range(1, n):
+                if sc.skewed:
+                    dev = min(abs(rng.normal(0, sc.heterogeneity)), cap / 4) * (1.0 if rng.random() < 0.8
+                                                                                 else -4.0)
+                else:
+                    dev = min(abs(rng.normal(0, sc.heterogeneity)), cap) * rng.choice((-1.0, 1.0))
+                shifts[(f, f"l{j}")] = sc.planted.get((f, f"l{j}", b), 0.0) + dev
+        out[(p, b)] = shifts
+    return out
+
+
+def draw(sc: Scenario, spec: ProbeSpec, rng: np.random.Generator) -> list[Sample]:
+    table = rates(sc, rng)
+    out = []
+    n = spec.design.samples_per_prompt
+    for cell in spec.cells():
+        for p in range(sc.prompts):
+            r = [table[(p, b)][("_", "_")] + sum(table[(p, b)].get((f, lv), 0.0) for f, lv in cell.items())
+                 for b in range(sc.behaviours)]
+            ys = rng.random((n, sc.behaviours)) < np.asarray(r)
+            for s in range(n):
+                scores = {f"b{b}": {"elicited": bool(ys[s, b])} for b in range(sc.behaviours)}
+                out.append(Sample(dict(cell), p, s, [], "", scores, None))
+    return out
+
+
+@dataclass
+class Tally:
+    """Counts with Monte-Carlo standard errors."""
+
+    hits: int = 0
+    trials: int = 0
+
+    def add(self, hit: bool) -> None:
+        self.hits += int(hit)
+        self.trials += 1
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.trials if self.trials else float("nan")
+
+    @property
+    def mc_se(self) -> float:
+        return float(np.sqrt(self.rate * (1 - self.rate) / self.trials)) if self.trials else float("nan")
+
+    def __repr__(self) -> str:
+        return f"{self.rate:.3f} ± {self.mc_se:.3f} (n={self.trials})"
+
+
+def findings(sc: Scenario, replications: int, seed: int) -> dict[str, Any]:
+    """False positives, flags, coverage, width and power of the finding pipeline."""
+    from app.core.surf.analysis import family, looks
+
     rng = np.random.default_rng(seed)
-    flagged = rejected = tests = 0
+    t = {k: Tally() for k in ("null_reject", "null_flag_any", "null_flag", "covered", "power_flag",
+                              "power_reject", "ttest_reject", "decided_wrong")}
+    widths: list[float] = []
+    ttest_widths: list[float] = []
     for _ in range(replications):
-        pvals, effects = [], []
-        for b in range(behaviours):
-            base = rng.uniform(base_low, base_high, prompts)
-            delta = shift if b == 0 else 0.0
-            obs = []
-            for p in range(prompts):
-                for level, rate in (("a", base[p]), ("b", min(1.0, base[p] + delta))):
-                    ys = rng.random(samples_per_prompt) < rate
-                    obs += [Observation(p, "", level, bool(y)) for y in ys]
-            eff = paired_effect(obs, "a", "b", rng=rng, n_boot=20)
-            assert eff is not None
-            pvals.append(eff.p_value)
-            effects.append(eff.estimate)
-        qs = bh_qvalues(pvals)
-        hits = [q < alpha and abs(e) >= min_effect for q, e in zip(qs, effects, strict=True)]
-        if shift:
-            flagged += hits[0]
-        else:
-            flagged += any(hits)
-        rejected += sum(p < alpha for p in pvals)
-        tests += len(pvals)
-    return SimResult(replications, flagged / replications, rejected / tests)
+        spec = sc.spec(int(rng.integers(sc.samples[0], sc.samples[1] + 1)))
+        members = family(spec)
+        ok = draw(sc, spec, rng)
+        last = looks(spec, ok, members)
+        final = last[-1]
+        any_false = False
+        for i, m in enumerate(members):
+            truth = sc.truth(m.feature, m.level, m.behaviour)
+            e, d = final.effects[i], final.decisions[i]
+            frozen = next((lk.decisions[i] for lk in last if lk.decisions[i].decided), d)
+            if not isinstance(e, Effect):
+                continue
+            low, high = e.interval(1 - final.alpha)
+            if truth == 0:
+                t["null_reject"].add(e.p_value < final.alpha)
+                t["null_flag"].add(frozen.outcome == "flagged")
+                any_false |= frozen.outcome == "flagged"
+            else:
+                t["covered"].add(low <= truth <= high)
+                t["power_flag"].add(frozen.outcome == "flagged")
+                t["power_reject"].add(e.p_value < final.alpha)
+                d_p = np.fromiter(e.per_prompt.values(), float)
+                plain = stats.ttest_1samp(d_p, 0.0)
+                t["ttest_reject"].add(bool(plain.pvalue < final.alpha))
+                ci = plain.confidence_interval(1 - final.alpha)
+                widths.append(high - low)
+                ttest_widths.append(float(ci.high - ci.low))
+            if frozen.outcome == "negligible":
+                t["decided_wrong"].add(abs(truth) >= sc.min_effect)
+        t["null_flag_any"].add(any_false)
+    ratio = float(np.median(widths) / np.median(ttest_widths)) if widths else float("nan")
+    return {**t, "width_ratio_vs_ttest": ratio}
+
+
+def salience(sc: Scenario, replications: int, seed: int, n_boot: int = 400) -> dict[str, Any]:
+    """How often a salience interval excludes 0, and how often each feature ranks first."""
+    from app.core.stats.ranking import bradley_terry
+    from app.core.surf.analysis import estimate, family
+
+    rng = np.random.default_rng(seed)
+    exclude, any_exclude = Tally(), Tally()
+    first = {f: 0 for f in sc.levels}
+    for _ in range(replications):
+        spec = sc.spec(int(rng.integers(sc.samples[0], sc.samples[1] + 1)))
+        members = family(spec)
+        eff = estimate(spec, draw(sc, spec, rng), members)
+        contrasts = {(m.behaviour, m.feature, m.level): e.per_prompt
+                     for m, e in zip(members, eff, strict=True) if isinstance(e, Effect)}
+        ranking = bradley_terry(contrasts, list(sc.levels), rng=rng, n_boot=n_boot, alpha=sc.alpha)
+        outside = [not (float(r["ci_low"]) <= 0 <= float(r["ci_high"])) for r in ranking]  # type: ignore[arg-type]
+        for o in outside:
+            exclude.add(o)
+        any_exclude.add(any(outside))
+        if ranking:
+            first[str(ranking[0]["feature"])] += 1
+    return {"interval_excludes_0": exclude, "some_interval_excludes_0": any_exclude,
+            "ranked_first": {f: n / replications for f, n in first.items()}}
+
+
+def interactions(sc: Scenario, replications: int, seed: int) -> dict[str, Any]:
+    """Rejections of interaction terms that are exactly zero (the model is additive)."""
+    from app.core.stats.interactions import fit_interactions
+
+    rng = np.random.default_rng(seed)
+    reject, not_estimable = Tally(), Tally()
+    for _ in range(replications):
+        spec = sc.spec(int(rng.integers(sc.samples[0], sc.samples[1] + 1)))
+        data = draw(sc, spec, rng)
+        for b in spec.behaviours:
+            rows = [{"prompt": s.prompt_index, "y": int(bool(s.scores[b]["elicited"])), **s.cell}
+                    for s in data]
+            for r in fit_interactions(rows, list(spec.features), b, alpha=sc.alpha):
+                not_estimable.add(not r["estimable"])
+                if r["estimable"]:
+                    reject.add(r["p_value"] < sc.alpha)
+    return {"term_rejects": reject, "not_estimable": not_estimable}

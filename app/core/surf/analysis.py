@@ -1,4 +1,9 @@
-"""From stored samples to findings: rates, paired effects, FDR, interactions, salience ranking."""
+"""From stored samples to a report: cell rates, findings, interactions, salience.
+
+Prompts are the unit of inference throughout (see app/core/stats). The finding family is fixed by
+the spec, every non-baseline level of every feature against every behaviour, so a finding that
+cannot be estimated stays in the family and in the report with its reason.
+"""
 
 from __future__ import annotations
 
@@ -8,47 +13,201 @@ from typing import Any
 
 import numpy as np
 
-from app.core.stats.effects import Observation, paired_effect
+from app.core.stats import decisions, sequential
+from app.core.stats.effects import MIN_PROMPTS, Effect, NotEstimable, Observation, paired_effect
 from app.core.stats.fdr import bh_qvalues
 from app.core.stats.interactions import fit_interactions
-from app.core.stats.ranking import bradley_terry
-from app.core.stats.rates import wilson
-from app.core.surf.report import AuditReport, CellOut, Example, Finding, Interaction, RankEntry, RateOut
+from app.core.stats.ranking import Contrasts, bradley_terry
+from app.core.stats.rates import clustered_rate
+from app.core.surf.report import (
+    AuditReport,
+    CellOut,
+    Example,
+    FamilyOut,
+    Finding,
+    Interaction,
+    RankEntry,
+    RateOut,
+    SequentialOut,
+)
+from app.core.surf.samples import Sample, sort_key
 from app.core.surf.spec import ProbeSpec, cell_key
 
 METHOD = (
-    "Rates: Wilson 95% intervals. Findings: for each feature level versus its baseline and each "
-    "behaviour, the rate difference within strata of (base prompt, levels of all other features), "
-    "averaged within then across prompts; 95% CI by a two-stage cluster bootstrap (prompts, then "
-    "samples); p by Cochran-Mantel-Haenszel over strata; q by Benjamini-Hochberg over every "
-    "finding. Flagged when q < alpha and |effect| >= min_effect. Interactions: logistic regression "
-    "y ~ A*B with prompt-clustered errors (LPM when the logit separates), BH over interactions. "
-    "Salience: Bradley-Terry over per-prompt conflicts of |effect|. Samples whose scorer failed "
+    "Prompts are a sample, so prompts are the unit of inference. Effect of a level on a behaviour: "
+    "for each base prompt, the rate difference (level minus baseline) within every stratum of the "
+    "other features' levels, averaged over strata; the effect is the mean of these per-prompt "
+    "differences. Its interval and test are the one-sample t-interval and t-test over prompts "
+    "(df = prompts - 1), with the between-prompt variance floored at the binomial sampling variance "
+    "so that all-zero data cannot claim certainty; findings with fewer than "
+    f"{MIN_PROMPTS} comparable prompts are 'not estimable'. FDR: Benjamini-Hochberg over the family "
+    "fixed by the spec (every non-baseline level x behaviour). Verdicts read the Benjamini-Yekutieli "
+    "FCR-adjusted interval (level 1 - R*alpha/m) against +/-min_effect: selected and wholly beyond "
+    "it = flagged (miscalibrated unless the spec declares the pair relevant); wholly inside = "
+    "negligible; otherwise inconclusive. Rates: Wilson intervals at the effective sample size "
+    "(design effect from prompt-clustered variance) with a t(G-1) critical value. Interactions: "
+    "linear probability model y ~ prompt + A*B + other features, prompt-clustered CR1 errors, "
+    "t(G-1) references, BH over all interaction terms; degenerate fits are 'not estimable'. "
+    "Salience: Bradley-Terry over per-prompt conflicts of cross-fitted signed contrasts (level and "
+    "direction chosen on the other prompts), percentile bootstrap over prompts. Sequential designs: "
+    "a look after each round at alpha_r = alpha((r/R)^2 - ((r-1)/R)^2) (union bound over looks), "
+    "a finding's verdict frozen at the first look that decides it. Samples whose scorer failed "
     "are excluded for that behaviour and counted in totals.scorer_errors."
 )
 
 
-@dataclass
-class Sample:
-    cell: dict[str, str]
-    prompt_index: int
-    sample_index: int
-    messages: list[dict[str, str]]
-    response: str | None
-    scores: dict[str, dict[str, Any]]
-    error: str | None
+@dataclass(frozen=True)
+class Member:
+    """One member of the finding family."""
+
+    feature: str
+    level: str
+    baseline: str
+    behaviour: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.feature}={self.level}→{self.behaviour}"
 
 
-def _elicited(s: Sample, behaviour: str) -> bool | None:
-    sc = s.scores.get(behaviour)
-    if s.error or sc is None or sc.get("error"):
-        return None
-    return bool(sc.get("elicited"))
+def family(spec: ProbeSpec) -> list[Member]:
+    return [Member(f, level, fs.baseline_level(), b)
+            for f, fs in spec.features.items() for b in spec.behaviours
+            for level in fs.level_names() if level != fs.baseline_level()]
 
 
-def _rate(samples: list[Sample], behaviour: str) -> RateOut:
-    ys = [y for s in samples if (y := _elicited(s, behaviour)) is not None]
-    return RateOut(**wilson(sum(ys), len(ys)).as_dict())
+def estimate(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Effect | NotEstimable]:
+    obs: dict[tuple[str, str], list[Observation]] = {}
+    for m in members:
+        key = (m.feature, m.behaviour)
+        if key not in obs:
+            others = [f for f in spec.features if f != m.feature]
+            obs[key] = [Observation(s.prompt_index, "|".join(s.cell[o] for o in others),
+                                    s.cell[m.feature], y)
+                        for s in ok if (y := s.elicited(m.behaviour)) is not None]
+    return [paired_effect(obs[(m.feature, m.behaviour)], m.baseline, m.level) for m in members]
+
+
+@dataclass(frozen=True)
+class Look:
+    round: int
+    alpha: float
+    effects: list[Effect | NotEstimable]
+    decisions: list[decisions.Decision]
+    family: decisions.Family
+
+
+def looks(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Look]:
+    """One look for a factorial design; one per round taken for a sequential one."""
+    design = spec.design
+    if design.kind != "sequential":
+        eff = estimate(spec, ok, members)
+        dec, fam = decisions.decide(eff, alpha=spec.alpha, min_effect=spec.min_effect)
+        return [Look(1, spec.alpha, eff, dec, fam)]
+    size = design.round_size()
+    max_rounds = sequential.rounds(design.samples_per_prompt, size)
+    taken = max((s.sample_index for s in ok), default=-1) + 1
+    done_rounds = min(max_rounds, max(1, -(-taken // size)))
+    out = []
+    for r in range(1, done_rounds + 1):
+        limit = sequential.samples_at(r, size, design.samples_per_prompt)
+        subset = [s for s in ok if s.sample_index < limit]
+        a = sequential.look_alpha(spec.alpha, r, max_rounds)
+        eff = estimate(spec, subset, members)
+        dec, fam = decisions.decide(eff, alpha=a, min_effect=spec.min_effect)
+        out.append(Look(r, a, eff, dec, fam))
+    return out
+
+
+def _frozen(all_looks: list[Look], i: int) -> Look:
+    """The look that decided member i, else the last."""
+    return next((lk for lk in all_looks if lk.decisions[i].decided), all_looks[-1])
+
+
+def open_members(spec: ProbeSpec, samples: list[Sample]) -> list[str]:
+    """Members no look has decided yet (what a sequential audit still samples for)."""
+    ok = sorted((s for s in samples if s.error is None), key=sort_key)
+    members = family(spec)
+    all_looks = looks(spec, ok, members)
+    return [m.label for i, m in enumerate(members)
+            if _frozen(all_looks, i).decisions[i].outcome == decisions.INCONCLUSIVE]
+
+
+def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[str, Any] | None = None,
+            target: dict[str, Any] | None = None, seed: int | None = None, n_boot: int = 1000,
+            audit_id: str | None = None, stopped: str | None = None) -> AuditReport:
+    rng = np.random.default_rng(spec.design.seed if seed is None else seed)
+    samples = sorted(samples, key=sort_key)
+    ok = [s for s in samples if s.error is None]
+    behaviours = list(spec.behaviours)
+    members = family(spec)
+    all_looks = looks(spec, ok, members)
+    findings = [_finding(spec, m, _frozen(all_looks, i), i, ok) for i, m in enumerate(members)]
+    findings.sort(key=lambda f: (not f.miscalibrated, not f.flagged, f.verdict == "not estimable",
+                                 f.q_value, -abs(f.effect or 0.0)))
+    final = all_looks[-1]
+    contrasts: Contrasts = {(m.behaviour, m.feature, m.level): e.per_prompt
+                            for m, e in zip(members, final.effects, strict=True) if isinstance(e, Effect)}
+    ranking = [RankEntry(**r) for r in bradley_terry(contrasts, list(spec.features), rng=rng,
+                                                     n_boot=n_boot, alpha=spec.alpha)]
+    scorer_errors = {b: sum(1 for s in ok if s.scores.get(b, {}).get("error")) for b in behaviours}
+    seq = None
+    if spec.design.kind == "sequential":
+        size = spec.design.round_size()
+        max_rounds = sequential.rounds(spec.design.samples_per_prompt, size)
+        seq = SequentialOut(rounds_run=final.round, max_rounds=max_rounds, samples_per_round=size,
+                            alpha_spent=sum(lk.alpha for lk in all_looks),
+                            open=[m.label for i, m in enumerate(members)
+                                  if _frozen(all_looks, i).decisions[i].outcome == decisions.INCONCLUSIVE],
+                            stopped=stopped)
+    return AuditReport(
+        audit_id=audit_id, name=spec.name, target=target or {}, alpha=spec.alpha,
+        min_effect=spec.min_effect,
+        totals={"work_items": total, "completed": len(ok), "target_errors": len(samples) - len(ok),
+                "missing": total - len(samples), "scorer_errors": scorer_errors},
+        family=FamilyOut(size=final.family.size, selected=final.family.selected,
+                         fcr_level=final.family.adj_level,
+                         definition="every non-baseline level of every feature x every behaviour"),
+        findings=findings, cells=_cells(spec, ok, behaviours, spec.alpha),
+        interactions=_interactions(spec, ok, behaviours), ranking=ranking, sequential=seq,
+        usage=usage or {}, method=METHOD,
+        behaviours={n: b.model_dump(mode="json", exclude_none=True) for n, b in spec.behaviours.items()},
+    )
+
+
+def _finding(spec: ProbeSpec, m: Member, look: Look, i: int, ok: list[Sample]) -> Finding:
+    eff, dec = look.effects[i], look.decisions[i]
+    relevant = (m.feature, m.behaviour) in {tuple(p) for p in spec.relevant}
+    flagged = dec.outcome == decisions.FLAGGED
+    verdict = ("miscalibrated" if flagged and not relevant else "expected" if flagged else dec.outcome)
+    at = [s for s in ok if s.cell[m.feature] == m.baseline]
+    lv = [s for s in ok if s.cell[m.feature] == m.level]
+    common: dict[str, Any] = {
+        "feature": m.feature, "level": m.level, "baseline": m.baseline, "behaviour": m.behaviour,
+        "q_value": dec.q_value, "ci_adj_level": dec.adj_level, "ci_adj_low": dec.adj_low,
+        "ci_adj_high": dec.adj_high, "rate_baseline": _rate(at, m.behaviour, spec.alpha),
+        "rate_level": _rate(lv, m.behaviour, spec.alpha), "relevant": relevant, "flagged": flagged,
+        "miscalibrated": flagged and not relevant, "verdict": verdict,
+        "decided_at_round": look.round if dec.decided and spec.design.kind == "sequential" else None,
+        "examples": _contrast_examples(at, lv, m.behaviour),
+    }
+    if isinstance(eff, NotEstimable):
+        return Finding(**common, effect=None, se=None, df=None, ci_low=None, ci_high=None, p_value=1.0,
+                       n_strata=0, n_prompts=eff.n_prompts, reason=eff.reason)
+    low, high = eff.interval(1 - look.alpha)
+    return Finding(**common, effect=eff.estimate, se=eff.se, df=eff.df, ci_low=low, ci_high=high,
+                   p_value=eff.p_value, n_strata=eff.n_strata, n_prompts=eff.n_prompts, reason=None)
+
+
+def _rate(samples: list[Sample], behaviour: str, alpha: float) -> RateOut:
+    k: dict[int, int] = defaultdict(int)
+    n: dict[int, int] = defaultdict(int)
+    for s in samples:
+        if (y := s.elicited(behaviour)) is not None:
+            k[s.prompt_index] += int(y)
+            n[s.prompt_index] += 1
+    prompts = sorted(n)
+    return RateOut(**clustered_rate([k[p] for p in prompts], [n[p] for p in prompts], alpha).as_dict())
 
 
 def _example(s: Sample) -> Example:
@@ -57,49 +216,7 @@ def _example(s: Sample) -> Example:
                    elicited={b: bool(v.get("elicited")) for b, v in s.scores.items()})
 
 
-def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[str, Any] | None = None,
-            target: dict[str, Any] | None = None, seed: int | None = None,
-            n_boot: int = 2000) -> AuditReport:
-    rng = np.random.default_rng(spec.design.seed if seed is None else seed)
-    ok = [s for s in samples if s.error is None]
-    behaviours = list(spec.behaviours)
-    features = list(spec.features)
-    relevant = {tuple(p) for p in spec.relevant}
-
-    cells = _cells(spec, ok, behaviours)
-    raw, per_prompt = _effects(spec, ok, behaviours, rng, n_boot)
-    qs = bh_qvalues([f["p_value"] for f in raw])
-    findings = []
-    for f, q in zip(raw, qs, strict=True):
-        flagged = q < spec.alpha and abs(f["effect"]) >= spec.min_effect
-        is_rel = (f["feature"], f["behaviour"]) in relevant
-        mis = flagged and not is_rel
-        verdict = "miscalibrated" if mis else "expected" if flagged else "no effect detected"
-        findings.append(Finding(**f, q_value=q, relevant=is_rel, flagged=flagged,
-                                miscalibrated=mis, verdict=verdict))
-    findings.sort(key=lambda f: (not f.miscalibrated, not f.flagged, f.q_value, -abs(f.effect)))
-
-    inter_raw: list[dict[str, Any]] = []
-    for b in behaviours:
-        rows = [{"prompt": s.prompt_index, "y": int(y), **s.cell} for s in ok
-                if (y := _elicited(s, b)) is not None]
-        inter_raw += fit_interactions(rows, features, b, alpha=0.05)
-    iq = bh_qvalues([r["p_value"] for r in inter_raw])
-    interactions = [Interaction(**r, q_value=q) for r, q in zip(inter_raw, iq, strict=True)]
-
-    ranking = [RankEntry(**r) for r in bradley_terry(per_prompt, features, rng=rng)]
-    scorer_errors = {b: sum(1 for s in ok if s.scores.get(b, {}).get("error")) for b in behaviours}
-    return AuditReport(
-        name=spec.name, target=target or {}, alpha=spec.alpha, min_effect=spec.min_effect,
-        totals={"work_items": total, "completed": len(ok), "target_errors": len(samples) - len(ok),
-                "missing": total - len(samples), "scorer_errors": scorer_errors},
-        findings=findings, cells=cells, interactions=interactions, ranking=ranking,
-        usage=usage or {}, method=METHOD,
-        behaviours={n: b.model_dump(mode="json", exclude_none=True) for n, b in spec.behaviours.items()},
-    )
-
-
-def _cells(spec: ProbeSpec, ok: list[Sample], behaviours: list[str]) -> list[CellOut]:
+def _cells(spec: ProbeSpec, ok: list[Sample], behaviours: list[str], alpha: float) -> list[CellOut]:
     by_cell: dict[str, list[Sample]] = defaultdict(list)
     for s in ok:
         by_cell[cell_key(s.cell)].append(s)
@@ -108,44 +225,27 @@ def _cells(spec: ProbeSpec, ok: list[Sample], behaviours: list[str]) -> list[Cel
         key = cell_key(cell)
         group = by_cell.get(key, [])
         out.append(CellOut(cell_key=key, levels=cell, n=len(group),
-                           rates={b: _rate(group, b) for b in behaviours},
+                           rates={b: _rate(group, b, alpha) for b in behaviours},
                            examples=[_example(s) for s in group[:2]]))
     return out
 
 
-def _effects(spec: ProbeSpec, ok: list[Sample], behaviours: list[str], rng: np.random.Generator,
-             n_boot: int) -> tuple[list[dict[str, Any]], dict[tuple[int, str], dict[str, float]]]:
+def _interactions(spec: ProbeSpec, ok: list[Sample], behaviours: list[str]) -> list[Interaction]:
     raw: list[dict[str, Any]] = []
-    per_prompt: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
-    for fname, fspec in spec.features.items():
-        base = fspec.baseline_level()
-        others = [f for f in spec.features if f != fname]
-        for b in behaviours:
-            obs = [Observation(s.prompt_index, "|".join(s.cell[o] for o in others), s.cell[fname], y)
-                   for s in ok if (y := _elicited(s, b)) is not None]
-            for level in fspec.level_names():
-                if level == base:
-                    continue
-                eff = paired_effect(obs, base, level, rng=rng, n_boot=n_boot)
-                if eff is None:
-                    continue
-                for p, v in eff.per_prompt.items():
-                    cur = per_prompt[(p, b)].get(fname, 0.0)
-                    per_prompt[(p, b)][fname] = max(cur, abs(v))
-                at = [s for s in ok if s.cell[fname] == base]
-                lv = [s for s in ok if s.cell[fname] == level]
-                raw.append({
-                    "feature": fname, "level": level, "baseline": base, "behaviour": b,
-                    "effect": eff.estimate, "ci_low": eff.ci_low, "ci_high": eff.ci_high,
-                    "p_value": eff.p_value, "rate_baseline": _rate(at, b), "rate_level": _rate(lv, b),
-                    "n_strata": eff.n_strata, "n_prompts": eff.n_prompts,
-                    "examples": _contrast_examples(at, lv, b),
-                })
-    return raw, per_prompt
+    features = list(spec.features)
+    if len(features) < 2:
+        return []
+    for b in behaviours:
+        rows = [{"prompt": s.prompt_index, "y": int(y), **s.cell} for s in ok
+                if (y := s.elicited(b)) is not None]
+        raw += fit_interactions(rows, features, b, alpha=spec.alpha)
+    qs = bh_qvalues([r["p_value"] for r in raw])
+    return [Interaction(**r, q_value=q, significant=bool(r["estimable"] and q <= spec.alpha))
+            for r, q in zip(raw, qs, strict=True)]
 
 
 def _contrast_examples(at: list[Sample], lv: list[Sample], b: str) -> list[Example]:
     """One baseline sample without and one level sample with the behaviour, when they exist."""
-    pick = [next((s for s in at if _elicited(s, b) is False), None),
-            next((s for s in lv if _elicited(s, b) is True), None)]
+    pick = [next((s for s in at if s.elicited(b) is False), None),
+            next((s for s in lv if s.elicited(b) is True), None)]
     return [_example(s) for s in pick if s is not None]

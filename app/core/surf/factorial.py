@@ -66,12 +66,14 @@ def sample_seed(base: int, key: ItemKey) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def expand(spec: ProbeSpec) -> Iterator[WorkItem]:
-    """Lazily, so a 100k-item design never sits in memory at once."""
+def expand(spec: ProbeSpec, samples_limit: int | None = None) -> Iterator[WorkItem]:
+    """Lazily, so a 100k-item design never sits in memory at once; `samples_limit` caps the
+    sample index (a sequential design's rounds)."""
+    n = spec.design.samples_per_prompt if samples_limit is None else samples_limit
     for cell in spec.cells():
         ck = cell_key(cell)
         for p in range(len(spec.prompts)):
-            for s in range(spec.design.samples_per_prompt):
+            for s in range(n):
                 yield WorkItem(cell, ck, p, s, sample_seed(spec.design.seed, (ck, p, s)))
 
 
@@ -122,13 +124,14 @@ async def run_factorial(
     rewriter: Rewriter | None = None,
     progress: Progress | None = None,
     batch_size: int = 64,
+    samples_limit: int | None = None,
 ) -> RunOutcome:
     """Runs every item not in `done`; results go to `sink` in batches (idempotent keys)."""
     done = done or set()
     total = spec.work_item_count()
     levels = build_levels(spec)
     outcome = RunOutcome(skipped_done=len(done))
-    items = (it for it in expand(spec) if it.key not in done)
+    items = (it for it in expand(spec, samples_limit) if it.key not in done)
     buffer: list[SampleResult] = []
     lock = asyncio.Lock()
     finished = len(done)

@@ -6,15 +6,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 
 
 class RateOut(BaseModel):
     k: int = Field(description="Samples where the behaviour was elicited.")
     n: int = Field(description="Samples scored (scorer errors excluded).")
     rate: float | None = Field(description="k / n.")
-    ci_low: float | None = Field(description="Wilson interval, lower bound.")
-    ci_high: float | None = Field(description="Wilson interval, upper bound.")
+    ci_low: float | None = Field(description="Wilson interval at the effective sample size n / "
+                                             "design_effect with a t(clusters-1) critical value.")
+    ci_high: float | None = Field(description="Upper bound of that interval.")
+    clusters: int | None = Field(default=None, description="Prompts behind the rate.")
+    design_effect: float | None = Field(default=None, description="Cluster-robust over binomial "
+                                        "variance of the pooled rate (at least 1).")
 
 
 class Example(BaseModel):
@@ -33,25 +37,41 @@ class CellOut(BaseModel):
     examples: list[Example] = Field(description="A few prompt/response pairs from this cell.")
 
 
+Verdict = Literal["miscalibrated", "expected", "negligible", "inconclusive", "not estimable"]
+
+
 class Finding(BaseModel):
     feature: str = Field(description="The trigger feature varied.")
     level: str = Field(description="The level compared with the baseline.")
     baseline: str = Field(description="The reference level.")
     behaviour: str = Field(description="The behaviour whose rate moved.")
-    effect: float = Field(description="Rate(level) − rate(baseline), paired within prompt and other "
-                                      "features, averaged over prompts.")
-    ci_low: float = Field(description="Two-stage cluster bootstrap CI (prompts, then samples).")
-    ci_high: float = Field(description="Upper bound of that CI.")
-    p_value: float = Field(description="Cochran-Mantel-Haenszel test across strata.")
-    q_value: float = Field(description="Benjamini-Hochberg q over all findings of this audit.")
-    rate_baseline: RateOut = Field(description="Pooled rate at the baseline level.")
-    rate_level: RateOut = Field(description="Pooled rate at the compared level.")
+    effect: float | None = Field(description="Mean over prompts of the per-prompt rate difference "
+                                             "(level − baseline, within strata of the other features).")
+    se: float | None = Field(description="Standard error from the variation between prompts.")
+    df: int | None = Field(description="Degrees of freedom of the t reference (prompts − 1).")
+    ci_low: float | None = Field(description="Prompt-level t-interval at 1 − alpha (1 − alpha_r at "
+                                             "look r of a sequential design), unadjusted.")
+    ci_high: float | None = Field(description="Upper bound of that interval.")
+    ci_adj_level: float = Field(description="Confidence level of the FCR-adjusted interval "
+                                            "(1 − R·alpha/m, Benjamini-Yekutieli).")
+    ci_adj_low: float | None = Field(description="FCR-adjusted interval; the verdict reads this one.")
+    ci_adj_high: float | None = Field(description="Upper bound of the FCR-adjusted interval.")
+    p_value: float = Field(description="Two-sided t-test over prompts (1 when not estimable).")
+    q_value: float = Field(description="Benjamini-Hochberg q over the whole family (see `family`).")
+    rate_baseline: RateOut = Field(description="Pooled rate at the baseline level, prompt-clustered CI.")
+    rate_level: RateOut = Field(description="Pooled rate at the compared level, prompt-clustered CI.")
     n_strata: int = Field(description="(prompt, other-feature) strata compared.")
     n_prompts: int = Field(description="Base prompts contributing.")
     relevant: bool = Field(description="The spec declares this feature relevant to this behaviour.")
-    flagged: bool = Field(description="q < alpha and |effect| ≥ min_effect.")
+    flagged: bool = Field(description="q ≤ alpha and the adjusted interval lies wholly beyond "
+                                      "±min_effect.")
     miscalibrated: bool = Field(description="Flagged on a pair the spec does not declare relevant.")
-    verdict: Literal["miscalibrated", "expected", "no effect detected"]
+    verdict: Verdict = Field(description="miscalibrated/expected: flagged; negligible: the adjusted "
+                             "interval lies inside ±min_effect; inconclusive: it straddles "
+                             "±min_effect; not estimable: see `reason`.")
+    reason: str | None = Field(default=None, description="Why the finding is not estimable.")
+    decided_at_round: int | None = Field(default=None, description="Sequential designs: the look "
+                                         "whose interval decided this finding.")
     examples: list[Example] = Field(default_factory=list, description="Baseline vs level examples.")
 
 
@@ -59,36 +79,58 @@ class Interaction(BaseModel):
     behaviour: str
     features: list[str] = Field(description="The two interacting features.")
     term: str = Field(description="Model term, e.g. C(a)[T.x]:C(b)[T.y].")
-    model: Literal["logit", "lpm"] = Field(description="logit (log-odds), or a linear probability "
-                                                       "model when the logit separates.")
-    coef: float
-    ci_low: float
-    ci_high: float
-    p_value: float = Field(description="Wald test with prompt-clustered errors.")
+    estimable: bool = Field(description="False when the design cannot support the term (see reason).")
+    reason: str | None = Field(default=None, description="Why the term is not estimable.")
+    coef: float | None = Field(description="Difference in rate differences (linear probability model "
+                                           "with prompt fixed effects and the other features).")
+    ci_low: float | None = Field(description="t(G−1) interval with prompt-clustered CR1 errors.")
+    ci_high: float | None
+    p_value: float = Field(description="t-test with prompt-clustered errors (1 when not estimable).")
     q_value: float = Field(description="BH q over the interaction family.")
+    significant: bool = Field(description="Estimable and q ≤ alpha.")
     clusters: int = Field(description="Prompt clusters behind the robust errors.")
+    df: int | None = Field(description="Degrees of freedom of the t reference (clusters − 1).")
 
 
 class RankEntry(BaseModel):
     feature: str
     strength: float = Field(description="Bradley-Terry strength (log-odds scale, mean zero).")
-    ci_low: float = Field(description="Bootstrap-over-prompts interval.")
+    ci_low: float = Field(description="Percentile bootstrap over prompts.")
     ci_high: float
     wins: int = Field(description="Conflicts this feature won.")
     comparisons: int = Field(description="Conflicts it took part in.")
 
 
+class FamilyOut(BaseModel):
+    definition: str = Field(description="Which findings form the FDR family.")
+    size: int = Field(description="m: findings in the family, not-estimable ones included.")
+    selected: int = Field(description="R: findings with q ≤ alpha (at the last look).")
+    fcr_level: float = Field(description="Level of the FCR-adjusted intervals, 1 − max(R,1)·alpha/m.")
+
+
+class SequentialOut(BaseModel):
+    rounds_run: int = Field(description="Looks taken.")
+    max_rounds: int = Field(description="Looks the budget allows.")
+    samples_per_round: int = Field(description="Samples per prompt per cell added each round.")
+    alpha_spent: float = Field(description="Sum of the looks' alpha_r.")
+    open: list[str] = Field(description="Findings still inconclusive after the last look.")
+    stopped: str | None = Field(default=None, description="Why sampling stopped.")
+
+
 class AuditReport(BaseModel):
     schema_version: int = Field(default=REPORT_SCHEMA_VERSION)
+    audit_id: str | None = Field(default=None, description="The audit this report belongs to.")
     name: str = Field(description="Probe spec name.")
     target: dict[str, Any] = Field(default_factory=dict, description="Target base_url and model.")
     alpha: float
     min_effect: float
     totals: dict[str, Any] = Field(description="work_items, completed, target_errors, scorer_errors.")
+    family: FamilyOut | None = Field(default=None, description="The FDR family of the findings.")
     findings: list[Finding] = Field(description="Sorted: miscalibrated first, then by q.")
     cells: list[CellOut]
     interactions: list[Interaction]
     ranking: list[RankEntry] = Field(description="Feature salience, strongest first.")
+    sequential: SequentialOut | None = Field(default=None, description="Sequential designs only.")
     usage: dict[str, Any] = Field(default_factory=dict, description="Target token/request usage.")
     behaviours: dict[str, Any] = Field(default_factory=dict,
                                        description="The spec's behaviour definitions (TURF reuses them).")

@@ -130,14 +130,35 @@ class BehaviourSpec(Strict):
 
 
 class DesignSpec(Strict):
-    kind: Literal["factorial"] = "factorial"
-    samples_per_prompt: int = Field(default=2, ge=1, le=10_000, description="Samples per prompt per cell.")
+    kind: Literal["factorial", "sequential"] = Field(
+        default="factorial", description="factorial: every sample at once; sequential: rounds of "
+        "samples_per_round, stopping once every finding is decided (anytime-valid error spending).")
+    samples_per_prompt: int = Field(default=2, ge=1, le=10_000, description="Samples per prompt per cell "
+                                    "(sequential: the most it may take).")
+    samples_per_round: int | None = Field(default=None, ge=1, le=10_000, description="Sequential only: "
+                                          "samples per prompt per cell added each round (default: a "
+                                          "fifth of samples_per_prompt, at least 2).")
     temperature: float = Field(default=1.0, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int = Field(default=256, ge=1, le=32_768)
     seed: int = Field(default=7, description="Base seed; each sample's seed derives from it.")
     concurrency: int = Field(default=8, ge=1, le=1024, description="Concurrent target calls.")
     max_requests: int | None = Field(default=None, ge=1, description="Request budget for the target.")
+
+    @model_validator(mode="after")
+    def _rounds(self) -> DesignSpec:
+        if self.samples_per_round is not None:
+            if self.kind != "sequential":
+                raise ValueError("samples_per_round applies to kind: sequential only")
+            if self.samples_per_round > self.samples_per_prompt:
+                raise ValueError("samples_per_round cannot exceed samples_per_prompt (the maximum)")
+        return self
+
+    def round_size(self) -> int:
+        """Samples per prompt per cell in one round (a factorial design is one round)."""
+        if self.kind != "sequential":
+            return self.samples_per_prompt
+        return self.samples_per_round or min(self.samples_per_prompt, max(2, self.samples_per_prompt // 5))
 
 
 class ProbeSpec(Strict):
