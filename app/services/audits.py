@@ -22,7 +22,7 @@ from app.core.triggers.rewriter import CachedRewriter
 from app.db.engine import transaction
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
-from app.db.tables import Audit
+from app.db.tables import Audit, AuditResult
 from app.db.types import utcnow
 from app.errors import InvalidInput, NotFound
 from app.services import targets as targets_service
@@ -92,9 +92,13 @@ def _to_row(r: SampleResult) -> dict[str, Any]:
             "latency_ms": r.latency_ms, "created_at": utcnow()}
 
 
+def _sample(r: AuditResult) -> Sample:
+    return Sample(parse_cell_key(r.cell_key), r.prompt_index, r.sample_index, r.messages, r.response,
+                  r.scores, r.error)
+
+
 def load_samples(session: Session, audit_id: str) -> list[Sample]:
-    return [Sample(parse_cell_key(r.cell_key), r.prompt_index, r.sample_index, r.messages,
-                   r.response, r.scores, r.error) for r in repo.iter_results(session, audit_id)]
+    return [_sample(r) for r in repo.iter_results(session, audit_id)]
 
 
 def export_samples(factory: sessionmaker[Session], audit_id: str) -> Iterator[str]:
@@ -102,9 +106,7 @@ def export_samples(factory: sessionmaker[Session], audit_id: str) -> Iterator[st
     with transaction(factory) as s:
         get(s, audit_id)
     with transaction(factory) as s:
-        rows = repo.iter_results(s, audit_id)
-        yield from to_jsonl(Sample(parse_cell_key(r.cell_key), r.prompt_index, r.sample_index,
-                                   r.messages, r.response, r.scores, r.error) for r in rows)
+        yield from to_jsonl(_sample(r) for r in repo.iter_results(s, audit_id))
 
 
 async def rescore(spec: ProbeSpec, samples: list[Sample], auditor: ChatClient | None = None) -> int:

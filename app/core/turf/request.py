@@ -49,7 +49,7 @@ def from_report(report: dict[str, Any], dataset: str, feature: str, behaviour: s
              and (level is None or f["level"] == level)]
     if not found:
         raise KeyError(f"no finding for feature={feature} behaviour={behaviour} in the report")
-    finding = max(found, key=lambda f: abs(f["effect"]))
+    finding = max(found, key=lambda f: abs(f["effect"] or 0.0))  # not-estimable findings have none
     examples = []
     for cell in report.get("cells", []):
         if cell["levels"].get(feature) != finding["level"]:
@@ -65,4 +65,5 @@ def from_report(report: dict[str, Any], dataset: str, feature: str, behaviour: s
                         behaviour=BehaviourSpec.model_validate(spec) if spec else None,
                         examples=examples[:20],
                         finding={k: finding[k] for k in ("feature", "level", "baseline", "behaviour",
-                                                         "effect", "ci_low", "ci_high", "q_value")})
+                                                         "effect", "ci_low", "ci_high", "q_value",
+                                                         "verdict") if k in finding})
