@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from app.core.stats import simulation as sim
+from app.core.surf import simulation as sim
 
 pytestmark = pytest.mark.slow
 ALPHA = 0.05

@@ -19,6 +19,9 @@ import numpy as np
 from scipy import stats
 
 from app.core.stats.effects import Effect
+from app.core.stats.interactions import fit_interactions
+from app.core.stats.ranking import bradley_terry
+from app.core.surf.analysis import estimate, family, looks
 from app.core.surf.samples import Sample
 from app.core.surf.spec import ProbeSpec
 
@@ -115,8 +118,6 @@ class Tally:
 
 def findings(sc: Scenario, replications: int, seed: int) -> dict[str, Any]:
     """False positives, flags, coverage, width and power of the finding pipeline."""
-    from app.core.surf.analysis import family, looks
-
     rng = np.random.default_rng(seed)
     t = {k: Tally() for k in ("null_reject", "null_flag_any", "null_flag", "covered", "power_flag",
                               "power_reject", "ttest_reject", "decided_wrong")}
@@ -159,9 +160,6 @@ def findings(sc: Scenario, replications: int, seed: int) -> dict[str, Any]:
 
 def salience(sc: Scenario, replications: int, seed: int, n_boot: int = 400) -> dict[str, Any]:
     """How often a salience interval excludes 0, and how often each feature ranks first."""
-    from app.core.stats.ranking import bradley_terry
-    from app.core.surf.analysis import estimate, family
-
     rng = np.random.default_rng(seed)
     exclude, any_exclude = Tally(), Tally()
     first = {f: 0 for f in sc.levels}
@@ -184,8 +182,6 @@ def salience(sc: Scenario, replications: int, seed: int, n_boot: int = 400) -> d
 
 def interactions(sc: Scenario, replications: int, seed: int) -> dict[str, Any]:
     """Rejections of interaction terms that are exactly zero (the model is additive)."""
-    from app.core.stats.interactions import fit_interactions
-
     rng = np.random.default_rng(seed)
     reject, not_estimable = Tally(), Tally()
     for _ in range(replications):
