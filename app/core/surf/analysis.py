@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from app.core.stats import decisions, sequential
+from app.core.stats import sequential
+from app.core.stats.decisions import FLAGGED, INCONCLUSIVE, Decision, Family, decide
 from app.core.stats.effects import MIN_PROMPTS, Effect, NotEstimable, Observation, paired_effect
 from app.core.stats.fdr import bh_qvalues
 from app.core.stats.interactions import fit_interactions
@@ -93,8 +94,8 @@ class Look:
     round: int
     alpha: float
     effects: list[Effect | NotEstimable]
-    decisions: list[decisions.Decision]
-    family: decisions.Family
+    decisions: list[Decision]
+    family: Family
 
 
 def looks(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Look]:
@@ -102,7 +103,7 @@ def looks(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Look
     design = spec.design
     if design.kind != "sequential":
         eff = estimate(spec, ok, members)
-        dec, fam = decisions.decide(eff, alpha=spec.alpha, min_effect=spec.min_effect)
+        dec, fam = decide(eff, alpha=spec.alpha, min_effect=spec.min_effect)
         return [Look(1, spec.alpha, eff, dec, fam)]
     size = design.round_size()
     max_rounds = sequential.rounds(design.samples_per_prompt, size)
@@ -114,7 +115,7 @@ def looks(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Look
         subset = [s for s in ok if s.sample_index < limit]
         a = sequential.look_alpha(spec.alpha, r, max_rounds)
         eff = estimate(spec, subset, members)
-        dec, fam = decisions.decide(eff, alpha=a, min_effect=spec.min_effect)
+        dec, fam = decide(eff, alpha=a, min_effect=spec.min_effect)
         out.append(Look(r, a, eff, dec, fam))
     return out
 
@@ -124,13 +125,16 @@ def _frozen(all_looks: list[Look], i: int) -> Look:
     return next((lk for lk in all_looks if lk.decisions[i].decided), all_looks[-1])
 
 
+def _still_open(members: list[Member], all_looks: list[Look]) -> list[str]:
+    return [m.label for i, m in enumerate(members)
+            if _frozen(all_looks, i).decisions[i].outcome == INCONCLUSIVE]
+
+
 def open_members(spec: ProbeSpec, samples: list[Sample]) -> list[str]:
     """Members no look has decided yet (what a sequential audit still samples for)."""
-    ok = sorted((s for s in samples if s.error is None), key=sort_key)
     members = family(spec)
-    all_looks = looks(spec, ok, members)
-    return [m.label for i, m in enumerate(members)
-            if _frozen(all_looks, i).decisions[i].outcome == decisions.INCONCLUSIVE]
+    ok = sorted((s for s in samples if s.error is None), key=sort_key)
+    return _still_open(members, looks(spec, ok, members))
 
 
 def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[str, Any] | None = None,
@@ -148,7 +152,7 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
     final = all_looks[-1]
     contrasts: Contrasts = {(m.behaviour, m.feature, m.level): e.per_prompt
                             for m, e in zip(members, final.effects, strict=True) if isinstance(e, Effect)}
-    ranking = [RankEntry(**r) for r in bradley_terry(contrasts, list(spec.features), rng=rng,
+    ranking = [RankEntry.model_validate(r) for r in bradley_terry(contrasts, list(spec.features), rng=rng,
                                                      n_boot=n_boot, alpha=spec.alpha)]
     scorer_errors = {b: sum(1 for s in ok if s.scores.get(b, {}).get("error")) for b in behaviours}
     seq = None
@@ -157,8 +161,7 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
         max_rounds = sequential.rounds(spec.design.samples_per_prompt, size)
         seq = SequentialOut(rounds_run=final.round, max_rounds=max_rounds, samples_per_round=size,
                             alpha_spent=sum(lk.alpha for lk in all_looks),
-                            open=[m.label for i, m in enumerate(members)
-                                  if _frozen(all_looks, i).decisions[i].outcome == decisions.INCONCLUSIVE],
+                            open=_still_open(members, all_looks),
                             stopped=stopped)
     return AuditReport(
         audit_id=audit_id, name=spec.name, target=target or {}, alpha=spec.alpha,
@@ -178,7 +181,7 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
 def _finding(spec: ProbeSpec, m: Member, look: Look, i: int, ok: list[Sample]) -> Finding:
     eff, dec = look.effects[i], look.decisions[i]
     relevant = (m.feature, m.behaviour) in {tuple(p) for p in spec.relevant}
-    flagged = dec.outcome == decisions.FLAGGED
+    flagged = dec.outcome == FLAGGED
     verdict = ("miscalibrated" if flagged and not relevant else "expected" if flagged else dec.outcome)
     at = [s for s in ok if s.cell[m.feature] == m.baseline]
     lv = [s for s in ok if s.cell[m.feature] == m.level]
@@ -207,7 +210,8 @@ def _rate(samples: list[Sample], behaviour: str, alpha: float) -> RateOut:
             k[s.prompt_index] += int(y)
             n[s.prompt_index] += 1
     prompts = sorted(n)
-    return RateOut(**clustered_rate([k[p] for p in prompts], [n[p] for p in prompts], alpha).as_dict())
+    return RateOut.model_validate(clustered_rate([k[p] for p in prompts], [n[p] for p in prompts],
+                                                alpha).as_dict())
 
 
 def _example(s: Sample) -> Example:
