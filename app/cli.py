@@ -166,7 +166,7 @@ def _audit_export(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     engine = make_engine(settings.resolved_database_url)
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     try:
         n = 0
         for line in audits.export_samples(make_session_factory(engine), args.spec):

@@ -101,3 +101,19 @@ def test_committed_json_schema_is_current() -> None:
     committed = Path(__file__).resolve().parents[2] / "docs" / "probe-spec.schema.json"
     assert json.loads(committed.read_text()) == ProbeSpec.model_json_schema(), (
         "regenerate: surfturf audit schema > docs/probe-spec.schema.json")
+
+
+def test_sequential_design_rounds() -> None:
+    base = {"name": "s", "prompts": ["p"], "behaviours": {"e": {"builtin": "emoji"}},
+            "features": {"f": {"levels": {"a": "{prompt}", "b": "x {prompt}"}}}}
+    seq = parse_spec({**base, "design": {"kind": "sequential", "samples_per_prompt": 23}})
+    assert seq.design.round_size() == 4 and seq.work_item_count() == 2 * 23
+    small = parse_spec({**base, "design": {"kind": "sequential", "samples_per_prompt": 3}})
+    assert small.design.round_size() == 2
+    assert parse_spec({**base, "design": {"samples_per_prompt": 7}}).design.round_size() == 7
+    for design, needle in (({"samples_per_round": 2}, "sequential only"),
+                           ({"kind": "sequential", "samples_per_prompt": 4, "samples_per_round": 5},
+                            "cannot exceed")):
+        with pytest.raises(InvalidInput) as err:
+            parse_spec({**base, "design": design})
+        assert err.value.field == "spec.design" and needle in err.value.message
