@@ -51,16 +51,17 @@ def test_worker_uses_the_in_process_engine_as_auditor(engine, smollm2_hf: Path, 
                                                       tmp_path: Path) -> None:
     settings = make_settings(tmp_path, auditor_engine="vllm", auditor_model=str(smollm2_hf))
     spec = ProbeSpec.model_validate({
-        "name": "rewrites-by-vllm", "prompts": ["Why is the sky blue?", "How do tides work?"],
+        "name": "rewrites-by-vllm",
+        "prompts": ["Why is the sky blue?", "How do tides work?", "What is DNA?"],  # 3: a t over prompts
         "features": {"language": {"builtin": "language", "levels": ["en", "fr"]},
                      "format": {"builtin": "tag_format"}},
         "behaviours": {"emoji": {"builtin": "emoji"}},
-        "design": {"samples_per_prompt": 5}})
+        "design": {"samples_per_prompt": 8}})
     with serve_in_thread(create_organism_app(organism_spec("two-chunk"))) as url:
         report = run_audit_embedded(settings, spec, target_url=url + "/v1", target_model="two-chunk")
-    assert report is not None and report["totals"]["completed"] == 40
+    assert report is not None and report["totals"]["completed"] == 4 * 3 * 8
     rows = [json.loads(x) for x in (settings.data_dir / "rewrites.jsonl").read_text().splitlines()]
-    assert {r["source"] for r in rows} == {"Why is the sky blue?", "How do tides work?"}
+    assert {r["source"] for r in rows} == set(spec.prompts)
     assert all(r["text"] and r["text"] != r["source"] for r in rows)
     emoji = next(f for f in report["findings"] if f["feature"] == "format")
-    assert emoji["flagged"]
+    assert emoji["flagged"], emoji
