@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -33,11 +34,9 @@ class AuditRead(BaseModel):
         summary = None
         if row.report:
             fs = row.report.get("findings", [])
-            verdicts: dict[str, int] = {}
-            for f in fs:
-                verdicts[f["verdict"]] = verdicts.get(f["verdict"], 0) + 1
             summary = {"findings": len(fs), "flagged": sum(f["flagged"] for f in fs),
-                       "miscalibrated": sum(f["miscalibrated"] for f in fs), "verdicts": verdicts,
+                       "miscalibrated": sum(f["miscalibrated"] for f in fs),
+                       "verdicts": dict(Counter(f["verdict"] for f in fs)),
                        "totals": row.report.get("totals")}
         return cls(id=row.id, name=row.name, target_id=row.target_id, status=status,
                    job=JobRead.from_row(job) if job else None, created_at=row.created_at,

@@ -12,7 +12,6 @@ from app.config import Settings
 from app.core.behaviours.base import Behaviour
 from app.core.behaviours.registry import build_behaviour
 from app.core.llm import Budget, ChatClient, OpenAIChatClient, local_engines
-from app.core.stats import sequential
 from app.core.surf.analysis import analyze, family, open_members
 from app.core.surf.factorial import RunOutcome, SampleResult, run_factorial
 from app.core.surf.report import AuditReport
@@ -157,8 +156,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     rewriter = CachedRewriter(auditor, settings.data_dir / "rewrites.jsonl") if auditor else None
     total = spec.work_item_count()
     behaviours = build_behaviours(spec, auditor)
-    size = spec.design.round_size()
-    max_rounds = sequential.rounds(spec.design.samples_per_prompt, size)
+    max_rounds = spec.design.max_rounds()
     state = {"round": 1, "open": ""}
 
     async def sink(batch: list[SampleResult]) -> None:
@@ -180,8 +178,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
             state["round"] = r
             outcome = await run_factorial(spec, client, behaviours, sink=sink, done=done,
                                           rewriter=rewriter, progress=report_progress,
-                                          samples_limit=sequential.samples_at(r, size,
-                                                                               spec.design.samples_per_prompt))
+                                          samples_limit=spec.design.samples_after(r))
             if outcome.stopped_reason:
                 stopped = outcome.stopped_reason
                 break

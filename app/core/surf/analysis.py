@@ -39,8 +39,9 @@ METHOD = (
     "for each base prompt, the rate difference (level minus baseline) within every stratum of the "
     "other features' levels, averaged over strata; the effect is the mean of these per-prompt "
     "differences. Its interval and test are the one-sample t-interval and t-test over prompts "
-    "(df = prompts - 1), with the between-prompt variance floored at the binomial sampling variance "
-    "so that all-zero data cannot claim certainty; findings with fewer than "
+    "(df = prompts - 1); when every prompt moved by exactly the same amount, the binomial sampling "
+    "variance stands in for the zero between-prompt variance, so no interval has zero width; "
+    "findings with fewer than "
     f"{MIN_PROMPTS} comparable prompts are 'not estimable'. FDR: Benjamini-Hochberg over the family "
     "fixed by the spec (every non-baseline level x behaviour). Verdicts read the Benjamini-Yekutieli "
     "FCR-adjusted interval (level 1 - R*alpha/m) against +/-min_effect: selected and wholly beyond "
@@ -105,14 +106,12 @@ def looks(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Look
         eff = estimate(spec, ok, members)
         dec, fam = decide(eff, alpha=spec.alpha, min_effect=spec.min_effect)
         return [Look(1, spec.alpha, eff, dec, fam)]
-    size = design.round_size()
-    max_rounds = sequential.rounds(design.samples_per_prompt, size)
+    max_rounds = design.max_rounds()
     taken = max((s.sample_index for s in ok), default=-1) + 1
-    done_rounds = min(max_rounds, max(1, -(-taken // size)))
+    done_rounds = min(max_rounds, max(1, -(-taken // design.round_size())))
     out = []
     for r in range(1, done_rounds + 1):
-        limit = sequential.samples_at(r, size, design.samples_per_prompt)
-        subset = [s for s in ok if s.sample_index < limit]
+        subset = [s for s in ok if s.sample_index < design.samples_after(r)]
         a = sequential.look_alpha(spec.alpha, r, max_rounds)
         eff = estimate(spec, subset, members)
         dec, fam = decide(eff, alpha=a, min_effect=spec.min_effect)
@@ -146,20 +145,25 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
     behaviours = list(spec.behaviours)
     members = family(spec)
     all_looks = looks(spec, ok, members)
-    findings = [_finding(spec, m, _frozen(all_looks, i), i, ok) for i, m in enumerate(members)]
+    at_level: dict[tuple[str, str], list[Sample]] = defaultdict(list)  # (feature, level) → samples
+    for s in ok:
+        for f, level in s.cell.items():
+            at_level[(f, level)].append(s)
+    relevant = {tuple(p) for p in spec.relevant}
+    findings = [_finding(spec, m, _frozen(all_looks, i), i, at_level, (m.feature, m.behaviour) in relevant)
+                for i, m in enumerate(members)]
     findings.sort(key=lambda f: (not f.miscalibrated, not f.flagged, f.verdict == "not estimable",
                                  f.q_value, -abs(f.effect or 0.0)))
     final = all_looks[-1]
     contrasts: Contrasts = {(m.behaviour, m.feature, m.level): e.per_prompt
                             for m, e in zip(members, final.effects, strict=True) if isinstance(e, Effect)}
-    ranking = [RankEntry.model_validate(r) for r in bradley_terry(contrasts, list(spec.features), rng=rng,
-                                                     n_boot=n_boot, alpha=spec.alpha)]
+    ranked = bradley_terry(contrasts, list(spec.features), rng=rng, n_boot=n_boot, alpha=spec.alpha)
+    ranking = [RankEntry.model_validate(r) for r in ranked]
     scorer_errors = {b: sum(1 for s in ok if s.scores.get(b, {}).get("error")) for b in behaviours}
     seq = None
     if spec.design.kind == "sequential":
-        size = spec.design.round_size()
-        max_rounds = sequential.rounds(spec.design.samples_per_prompt, size)
-        seq = SequentialOut(rounds_run=final.round, max_rounds=max_rounds, samples_per_round=size,
+        seq = SequentialOut(rounds_run=final.round, max_rounds=spec.design.max_rounds(),
+                            samples_per_round=spec.design.round_size(),
                             alpha_spent=sum(lk.alpha for lk in all_looks),
                             open=_still_open(members, all_looks),
                             stopped=stopped)
@@ -178,13 +182,12 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
     )
 
 
-def _finding(spec: ProbeSpec, m: Member, look: Look, i: int, ok: list[Sample]) -> Finding:
+def _finding(spec: ProbeSpec, m: Member, look: Look, i: int,
+             at_level: dict[tuple[str, str], list[Sample]], relevant: bool) -> Finding:
     eff, dec = look.effects[i], look.decisions[i]
-    relevant = (m.feature, m.behaviour) in {tuple(p) for p in spec.relevant}
     flagged = dec.outcome == FLAGGED
     verdict = ("miscalibrated" if flagged and not relevant else "expected" if flagged else dec.outcome)
-    at = [s for s in ok if s.cell[m.feature] == m.baseline]
-    lv = [s for s in ok if s.cell[m.feature] == m.level]
+    at, lv = at_level[(m.feature, m.baseline)], at_level[(m.feature, m.level)]
     common: dict[str, Any] = {
         "feature": m.feature, "level": m.level, "baseline": m.baseline, "behaviour": m.behaviour,
         "q_value": dec.q_value, "ci_adj_level": dec.adj_level, "ci_adj_low": dec.adj_low,

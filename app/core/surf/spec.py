@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.core.behaviours.registry import BEHAVIOURS, resolve_id
+from app.core.stats import sequential
 from app.core.triggers.registry import get_feature_levels
 
 MAX_WORK_ITEMS = 2_000_000
@@ -159,6 +160,13 @@ class DesignSpec(Strict):
         if self.kind != "sequential":
             return self.samples_per_prompt
         return self.samples_per_round or min(self.samples_per_prompt, max(2, self.samples_per_prompt // 5))
+
+    def max_rounds(self) -> int:
+        return sequential.rounds(self.samples_per_prompt, self.round_size())
+
+    def samples_after(self, round_: int) -> int:
+        """Samples per prompt per cell taken by the end of a round (1-based)."""
+        return sequential.samples_at(round_, self.round_size(), self.samples_per_prompt)
 
 
 class ProbeSpec(Strict):
