@@ -90,12 +90,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     with transaction(factory) as s:
         if args.action == "create":
-            row, key = api_keys.create(s, args.name or "default", args.scopes)
-            print(f"id: {row.id}\nscopes: {row.scopes}\nkey (shown once, store it now): {key}")
+            try:
+                row, key = api_keys.create(s, args.name or "default", args.scopes, owner=args.owner)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"id: {row.id}\nowner: {row.owner}\nscopes: {row.scopes}\n"
+                  f"key (shown once, store it now): {key}")
         elif args.action == "list":
             for r in repo.list_keys(s):
                 state = "revoked" if r.revoked_at else "active"
-                print(f"{r.id}  {r.prefix}…  {r.name}  {r.scopes}  {state}")
+                print(f"{r.id}  {r.prefix}…  {r.name}  owner={r.owner}  {r.scopes}  {state}")
         elif args.action == "revoke":
             if repo.revoke(s, args.name) is None:
                 print(f"no key with id {args.name}", file=sys.stderr)
@@ -409,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("keys", help="API keys")
     k.add_argument("action", choices=["create", "list", "revoke"])
     k.add_argument("name", nargs="?", help="name (create) or id (revoke)")
-    k.add_argument("--scopes", default="read,write")
+    k.add_argument("--scopes", default="read,write", help="read,write[,admin]; admin sees every owner's")
+    k.add_argument("--owner", help="who owns what this key creates (default: the key's name)")
     k.set_defaults(fn=cmd_keys)
 
     a = sub.add_parser("audit", help="run a probe spec embedded; re-analyse or export samples; "

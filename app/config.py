@@ -35,10 +35,15 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=300.0, ge=0)
 
-    target_egress: str = Field(
-        default="public,private,loopback",
-        description="Address classes or CIDRs a target URL may resolve to.",
+    target_egress: str | None = Field(
+        default=None,
+        description="Address classes or CIDRs a target URL may resolve to. Default: `public` on a "
+        "shared database (Postgres); `public,loopback` on the embedded SQLite default, so a "
+        "laptop audit reaches a model served on localhost.",
     )
+    target_key_envs: str = Field(
+        default="", description="Comma list of server env var names a target's api_key_env may "
+        "name (empty: none). Anything else could send a server secret to a caller's URL.")
     webhook_egress: str = Field(
         default="public", description="Address classes or CIDRs a webhook URL may resolve to."
     )
@@ -55,11 +60,28 @@ class Settings(BaseSettings):
     target_timeout_seconds: float = Field(default=120.0, gt=0)
     target_max_concurrency: int = Field(default=8, ge=1)
 
+    # Size and shape limits: what one request, upload or worker is allowed to hold.
+    max_request_bytes: int = Field(default=16 << 20, ge=1024, description="JSON request body cap.")
+    max_upload_bytes: int = Field(default=4 << 30, ge=1024, description="Dataset upload cap.")
+    max_line_bytes: int = Field(default=2 << 20, ge=256, description="One JSONL line, uploads.")
+    max_prompts: int = Field(default=100_000, ge=1, description="Base prompts in one spec.")
+    max_work_items: int = Field(default=1_000_000, ge=1, description="Samples one audit may plan.")
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env == "production" and self.secret_key == DEV_SECRET:
             raise ValueError("SURFTURF_SECRET_KEY must be set in production")
         return self
+
+    @property
+    def resolved_target_egress(self) -> str:
+        if self.target_egress is not None:
+            return self.target_egress
+        return "public,loopback" if self.resolved_database_url.startswith("sqlite") else "public"
+
+    @property
+    def allowed_key_envs(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.target_key_envs.split(",") if t.strip())
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ from app.db import migrate
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
 from app.services import audits, datasets, targets, traces
+from app.services.owners import LOCAL, Principal
 from workers.runner import Worker
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+ME = Principal(LOCAL)  # the person at the terminal owns what the embedded CLI creates
 
 
 Create = Callable[[Session], tuple[str, str]]  # (row id, job id), in one transaction
@@ -38,7 +41,7 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
             row_id, job_id = create(s)
         status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label))
         if status != "succeeded":
-            tqdm.write(f"{label} {row_id} {status}: {error}")
+            tqdm.write(f"{label} {row_id} {status}: {error}", file=sys.stderr)
             return None
         with transaction(factory) as s:
             return fetch(s, row_id)
@@ -50,14 +53,19 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
                        api_key_env: str | None = None) -> dict[str, Any] | None:
     """Same job as the service runs; returns the report, or None if the job did not succeed."""
 
+    # The operator runs this command and names the target and the env var: both are trusted.
+    local = settings.model_copy(update={
+        "target_egress": settings.target_egress or "public,private,loopback",
+        "target_key_envs": ",".join(filter(None, (settings.target_key_envs, api_key_env)))})
+
     def create(s: Session) -> tuple[str, str]:
-        target = targets.create(s, settings, {"name": f"{target_model} @ {target_url}",
-                                              "base_url": target_url, "model": target_model,
-                                              "api_key_env": api_key_env})
-        audit = audits.create(s, settings, target_id=target.id, spec=spec.model_dump(mode="json"))
+        target = targets.create(s, local, {"name": f"{target_model} @ {target_url}",
+                                           "base_url": target_url, "model": target_model,
+                                           "api_key_env": api_key_env}, ME.owner)
+        audit = audits.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME)
         return audit.id, audit.job_id or ""
 
-    return run_embedded(settings, create, lambda s, i: audits.get(s, i).report, label="audit",
+    return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
                         unit="sample")
 
 
@@ -104,7 +112,7 @@ def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) ->
     skipped = list(upload.bad)
 
     def create(s: Session) -> tuple[str, str]:
-        ds = datasets.create(s, settings, name, upload, on_error)
+        ds = datasets.create(s, settings, name, upload, on_error, ME)
         return ds.id, ds.job_id or ""
 
     def fetch(s: Session, ds_id: str) -> dict[str, Any]:
@@ -116,7 +124,7 @@ def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) ->
 
 def trace_embedded(settings: Settings, request: dict[str, Any]) -> dict[str, Any] | None:
     def create(s: Session) -> tuple[str, str]:
-        t = traces.create(s, settings, request)
+        t = traces.create(s, settings, request, ME)
         return t.id, t.job_id or ""
 
     return run_embedded(settings, create, lambda s, i: traces.get(s, i).result, label="trace", unit="row")

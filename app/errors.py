@@ -49,3 +49,15 @@ class Forbidden(SurfturfError):
 class EgressDenied(SurfturfError):
     status_code = 422
     code = "egress_denied"
+
+
+class PayloadTooLarge(SurfturfError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class TargetFailed(SurfturfError):
+    """The target could not serve the audit (unreachable, refusing, or erroring too often)."""
+
+    status_code = 502
+    code = "target_failed"

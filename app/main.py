@@ -11,9 +11,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api import audits, datasets, health, jobs, targets
+from app.api.limits import BodyLimitMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     _install_error_handlers(app)
     for router in (health.router, targets.router, jobs.router, audits.router, datasets.router):
@@ -67,6 +70,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SurfturfError)
     async def domain_error(_: Request, exc: SurfturfError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        return JSONResponse({"error": codes.get(exc.status_code, "error"), "message": str(exc.detail)},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse({"error": "invalid_input", "message": "input nested too deeply",
+                             "field": "body"}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -32,6 +32,7 @@ from app.core.turf.index import VectorIndex  # noqa: E402
 from app.db import migrate  # noqa: E402
 from app.db.engine import make_engine, make_session_factory, transaction  # noqa: E402
 from app.services import datasets  # noqa: E402
+from app.services.owners import Principal  # noqa: E402
 
 WORDS = ("why how what does the sky sea star planet empire war vaccine cell energy light river "
          "mountain economy market language music history science").split()
@@ -64,7 +65,7 @@ def ingest(n: int, data_dir: Path) -> tuple[float, list[dict[str, object]]]:
     upload.feed(b"\n".join(json.dumps(r).encode() for r in data))
     upload.close()
     with transaction(factory) as s:
-        ds_id = datasets.create(s, settings, "bench", upload, "reject").id
+        ds_id = datasets.create(s, settings, "bench", upload, "reject", Principal("bench")).id
     started = time.perf_counter()
     asyncio.run(datasets.ingest(factory, settings, ds_id, _noop))
     return time.perf_counter() - started, data

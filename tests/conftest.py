@@ -80,6 +80,7 @@ def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: object
         "database_url": db_url or f"sqlite:///{tmp_path / 'surfturf.db'}",
         "worker_poll_seconds": 0.05, "heartbeat_seconds": 0.5, "lease_seconds": 5.0,
         "backoff_base_seconds": 0.1, "backoff_max_seconds": 0.5,
+        "target_egress": "public,loopback",  # tests reach only servers they start on loopback
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -23,10 +23,15 @@ class JobContext:
     settings: Settings
     session_factory: sessionmaker[Session]
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    lease_lost: bool = False
 
     @property
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
+
+    def guard(self, session: Session) -> None:
+        """Call inside the transaction that stores results: raises LeaseLost unless still ours."""
+        jobs_repo.assert_lease(session, self.job_id, self.worker_id)
 
     async def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         def write() -> None:

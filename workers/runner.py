@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import socket
+import threading
 import traceback
 import uuid
 from datetime import timedelta
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db.engine import transaction
 from app.db.repositories import jobs as repo
+from app.db.repositories.jobs import LeaseLost
 from app.db.types import utcnow
 from app.errors import SurfturfError
 from app.metrics import JOBS_FINISHED
@@ -102,17 +105,21 @@ class Worker:
         )
         log.info("job claimed", extra={"job": ctx.job_id, "kind": ctx.kind, "attempt": ctx.attempt})
         work = asyncio.create_task(self.tasks[ctx.kind](ctx))
-        beat = asyncio.create_task(self._heartbeat(ctx, work))
+        keeper = LeaseKeeper(self, ctx, work, asyncio.get_running_loop())
+        keeper.start()
         try:
             result = await work
         except asyncio.CancelledError:
             await self._settle_cancelled(ctx)
             return
+        except LeaseLost:
+            log.warning("lease lost; the attempt stopped before writing", extra={"job": ctx.job_id})
+            return
         except Exception as exc:
             await self._settle_failed(ctx, job["max_attempts"], exc)
             return
         finally:
-            beat.cancel()
+            keeper.stop()
         await self._write(repo.succeed, ctx.job_id, self.worker_id, result)
         JOBS_FINISHED.labels(ctx.kind, "succeeded").inc()
         log.info("job succeeded", extra={"job": ctx.job_id, "kind": ctx.kind})
@@ -122,6 +129,8 @@ class Worker:
             await self._write(repo.mark_cancelled, ctx.job_id, self.worker_id)
             JOBS_FINISHED.labels(ctx.kind, "cancelled").inc()
             log.info("job cancelled", extra={"job": ctx.job_id})
+        elif ctx.lease_lost:
+            log.warning("lease lost; abandoned the attempt", extra={"job": ctx.job_id})
         elif self.stopping.is_set():
             await self._write(repo.release, ctx.job_id, self.worker_id)
             log.info("job released on shutdown", extra={"job": ctx.job_id})
@@ -141,18 +150,6 @@ class Worker:
                   self.settings.backoff_base_seconds * 2 ** (attempt - 1))
         return random.uniform(cap / 2, cap)
 
-    async def _heartbeat(self, ctx: JobContext, work: asyncio.Task[Any]) -> None:
-        while True:
-            await asyncio.sleep(self.settings.heartbeat_seconds)
-            ours, cancel = await asyncio.to_thread(self._beat, ctx.job_id)
-            if cancel or not ours:
-                if cancel:
-                    ctx.cancel_event.set()
-                else:
-                    log.warning("lease lost; abandoning job", extra={"job": ctx.job_id})
-                work.cancel()
-                return
-
     def _beat(self, job_id: str) -> tuple[bool, bool]:
         with transaction(self.session_factory) as s:
             return repo.heartbeat(s, job_id, self.worker_id, self.settings.lease_seconds)
@@ -163,3 +160,36 @@ class Worker:
                 fn(s, *args)
 
         await asyncio.to_thread(run)
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews one job's lease from its own thread, so CPU work on the event loop (a slow scorer,
+    a huge spec) can never starve the heartbeat and let a second worker claim a live job."""
+
+    def __init__(self, worker: Worker, ctx: JobContext, work: asyncio.Task[Any],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(name=f"lease-{ctx.job_id}", daemon=True)
+        self.worker, self.ctx, self.work, self.loop = worker, ctx, work, loop
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.worker.settings.heartbeat_seconds):
+            try:
+                ours, cancel = self.worker._beat(self.ctx.job_id)
+            except Exception as exc:  # database blip: the lease has slack, try again next beat
+                log.warning("heartbeat failed", extra={"job": self.ctx.job_id, "error": str(exc)})
+                continue
+            if cancel or not ours:
+                with contextlib.suppress(RuntimeError):  # the loop closed as the job ended
+                    self.loop.call_soon_threadsafe(self._interrupt, cancel)
+                return
+
+    def _interrupt(self, cancel: bool) -> None:
+        if cancel:
+            self.ctx.cancel_event.set()
+        else:
+            self.ctx.lease_lost = True
+        self.work.cancel()

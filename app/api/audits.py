@@ -7,54 +7,50 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import ReadKey, SessionDep, SettingsDep, WriteKey
+from app.api.deps import Reader, SessionDep, SettingsDep, Writer
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
-from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
-from app.errors import Conflict
 from app.schemas.audits import AuditCreate, AuditList, AuditRead
-from app.schemas.common import ERROR_RESPONSES
+from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.services import audits as service
 from app.services import jobs as jobs_service
 
 router = APIRouter(tags=["audits"], responses=ERROR_RESPONSES)
 
 
-@router.post("/v1/audits", status_code=201, dependencies=[WriteKey])
-def create_audit(body: AuditCreate, session: SessionDep, settings: SettingsDep) -> AuditRead:
-    row = service.create(session, settings, target_id=body.target_id, spec=body.spec)
+@router.post("/v1/audits", status_code=201)
+def create_audit(body: AuditCreate, session: SessionDep, settings: SettingsDep, who: Writer
+                 ) -> AuditRead:
+    row = service.create(session, settings, target_id=body.target_id, spec=body.spec, who=who)
     return AuditRead.from_row(row, jobs_repo.get(session, row.job_id or ""))
 
 
-@router.get("/v1/audits", dependencies=[ReadKey])
-def list_audits(session: SessionDep, limit: int = Query(50, ge=1, le=500),
-                offset: int = Query(0, ge=0)) -> AuditList:
-    rows = repo.list_audits(session, limit=limit, offset=offset)
+@router.get("/v1/audits")
+def list_audits(session: SessionDep, who: Reader, limit: int = Query(50, ge=1, le=500),
+                offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> AuditList:
+    rows = service.list_audits(session, who, limit=limit, offset=offset)
     return AuditList(items=[AuditRead.from_row(r, jobs_repo.get(session, r.job_id or "")) for r in rows])
 
 
-@router.get("/v1/audits/{audit_id}", dependencies=[ReadKey])
-def get_audit(audit_id: str, session: SessionDep) -> AuditRead:
-    row = service.get(session, audit_id)
+@router.get("/v1/audits/{audit_id}")
+def get_audit(audit_id: str, session: SessionDep, who: Reader) -> AuditRead:
+    row = service.get(session, audit_id, who)
     return AuditRead.from_row(row, jobs_repo.get(session, row.job_id or ""))
 
 
-@router.get("/v1/audits/{audit_id}/report", dependencies=[ReadKey])
-def get_report(audit_id: str, session: SessionDep) -> AuditReport:
-    row = service.get(session, audit_id)
-    if row.report is None:
-        raise Conflict(f"audit {audit_id} has no report yet; poll GET /v1/audits/{audit_id}")
-    return AuditReport.model_validate(row.report)
+@router.get("/v1/audits/{audit_id}/report")
+def get_report(audit_id: str, session: SessionDep, who: Reader) -> AuditReport:
+    return AuditReport.model_validate(service.report(session, audit_id, who))
 
 
-@router.get("/v1/audits/{audit_id}/samples", dependencies=[ReadKey], response_class=StreamingResponse,
+@router.get("/v1/audits/{audit_id}/samples", response_class=StreamingResponse,
             responses={200: {"content": {"application/x-ndjson": {"schema": {
                 "type": "string", "description": "One sample per line: prompt_index, levels, "
                 "sample_index, scores {behaviour: true|false|null}, response, error, messages "
                 "(the `surfturf audit analyze` format)."}}}}})
-def export_samples(audit_id: str, request: Request) -> StreamingResponse:
-    lines = service.export_samples(request.app.state.session_factory, audit_id)
+def export_samples(audit_id: str, request: Request, who: Reader) -> StreamingResponse:
+    lines = service.export_samples(request.app.state.session_factory, audit_id, who)
     first = next(lines, "")  # raises NotFound here, before the response starts
     return StreamingResponse(_chain(first, lines), media_type="application/x-ndjson",
                              headers={"Content-Disposition": f'attachment; filename="{audit_id}.jsonl"'})
@@ -66,13 +62,13 @@ def _chain(first: str, rest: Any) -> Any:
     yield from rest
 
 
-@router.post("/v1/audits/{audit_id}/cancel", dependencies=[WriteKey])
-def cancel_audit(audit_id: str, session: SessionDep) -> AuditRead:
-    row = service.get(session, audit_id)
+@router.post("/v1/audits/{audit_id}/cancel")
+def cancel_audit(audit_id: str, session: SessionDep, who: Writer) -> AuditRead:
+    row = service.get(session, audit_id, who)
     job = jobs_service.cancel(session, row.job_id or "")
     return AuditRead.from_row(row, job)
 
 
-@router.get("/v1/schemas/probe-spec", dependencies=[ReadKey])
-def probe_spec_schema() -> dict[str, Any]:
+@router.get("/v1/schemas/probe-spec")
+def probe_spec_schema(who: Reader) -> dict[str, Any]:
     return ProbeSpec.model_json_schema()

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.engine import transaction
-from app.db.tables import ApiKey
 from app.services import api_keys
+from app.services.owners import Principal
 
 bearer = HTTPBearer(auto_error=False, description="API key from `surfturf keys create`.")
 
@@ -31,19 +31,23 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def _authenticate(request: Request, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiKey:
+def _authenticate(request: Request, creds: HTTPAuthorizationCredentials | None, scope: str
+                  ) -> Principal:
     # A separate short transaction, so a failing request still records key use.
     with transaction(request.app.state.session_factory) as session:
-        return api_keys.authenticate(session, creds.credentials if creds else None, scope=scope)
+        row = api_keys.authenticate(session, creds.credentials if creds else None, scope=scope)
+        return api_keys.principal(row)
 
 
-def require_read(request: Request, creds: Credentials) -> ApiKey:
+def require_read(request: Request, creds: Credentials) -> Principal:
     return _authenticate(request, creds, "read")
 
 
-def require_write(request: Request, creds: Credentials) -> ApiKey:
+def require_write(request: Request, creds: Credentials) -> Principal:
     return _authenticate(request, creds, "write")
 
 
 ReadKey = Depends(require_read)
 WriteKey = Depends(require_write)
+Reader = Annotated[Principal, Depends(require_read)]
+Writer = Annotated[Principal, Depends(require_write)]

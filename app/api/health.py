@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Not ready: database or migrations."}})
 def readyz(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     engine = request.app.state.engine
@@ -34,7 +34,9 @@ def readyz(request: Request) -> JSONResponse:
                         status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {
+    "description": "Prometheus text exposition.",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(request: Request) -> Response:
     with transaction(request.app.state.session_factory) as session:
         counts = jobs_repo.counts_by_status(session)

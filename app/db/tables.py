@@ -42,6 +42,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(100), default="read,write")
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -58,6 +59,7 @@ class Target(Base):
     api_key_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     default_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     max_concurrency: Mapped[int] = mapped_column(Integer, default=8)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -67,6 +69,7 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     priority: Mapped[int] = mapped_column(Integer, default=0)
@@ -93,6 +96,7 @@ class Audit(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     target_id: Mapped[str] = mapped_column(ForeignKey("targets.id", ondelete="RESTRICT"))
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column()
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     job_id: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -128,9 +132,11 @@ class Dataset(Base):
     """An uploaded post-training mixture; its vectors live in FAISS files under the data dir."""
 
     __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_datasets_owner_name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     status: Mapped[str] = mapped_column(String(20), default="uploaded")
     upload_path: Mapped[str] = mapped_column(String(2000))
     n_rows: Mapped[int] = mapped_column(Integer, default=0)
@@ -162,6 +168,7 @@ class Trace(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     request: Mapped[dict[str, Any]] = mapped_column()
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     job_id: Mapped[str | None] = mapped_column(String(32), default=None)

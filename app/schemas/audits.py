@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.schemas.common import Body
 from app.schemas.jobs import JobRead
 
 STATUS = {"succeeded": "completed"}
 
 
-class AuditCreate(BaseModel):
+class AuditCreate(Body):
     target_id: str = Field(description="A target created with POST /v1/targets.")
     spec: dict[str, Any] = Field(description="Probe spec; see GET /v1/schemas/probe-spec.")
 

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.core.text import find_unstorable
+from app.errors import InvalidInput
+
+MAX_OFFSET = 1_000_000_000  # beyond any table here, and within every database's integer range
 
 
 class ORMModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class Body(BaseModel):
+    """A request body: unknown keys are errors, and every string must be storable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        found = find_unstorable(data)
+        if found:  # raised past pydantic on purpose, so the 422 names the exact field
+            raise InvalidInput(f"{found[0] or 'body'}: {found[1]}", field=found[0] or "body")
+        return data
 
 
 class ErrorBody(BaseModel):
@@ -19,8 +40,11 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "Malformed request (body not parseable)."},
     401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     403: {"model": ErrorBody, "description": "Key revoked or lacking the scope."},
-    404: {"model": ErrorBody, "description": "No such resource."},
+    404: {"model": ErrorBody, "description": "No such resource (or another owner's)."},
+    409: {"model": ErrorBody, "description": "Conflicts with the resource's state."},
+    413: {"model": ErrorBody, "description": "Request body over the operator's size limit."},
     422: {"model": ErrorBody, "description": "Invalid input; `field` names it."},
 }

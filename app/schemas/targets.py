@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 
-from app.schemas.common import ORMModel
+from app.schemas.common import Body, ORMModel
 
 
-class TargetCreate(BaseModel):
+class TargetCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     base_url: HttpUrl = Field(description="OpenAI-compatible root, e.g. http://vllm:8000/v1")
     model: str = Field(min_length=1, max_length=500)

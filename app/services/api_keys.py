@@ -10,23 +10,31 @@ from sqlalchemy.orm import Session
 from app.db.repositories import api_keys as repo
 from app.db.tables import ApiKey
 from app.errors import Forbidden, Unauthorized
+from app.services.owners import Principal
 
 KEY_PREFIX = "st_"
-SCOPES = ("read", "write")
+SCOPES = ("read", "write", "admin")
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create(session: Session, name: str, scopes: str = "read,write") -> tuple[ApiKey, str]:
+def create(session: Session, name: str, scopes: str = "read,write",
+           owner: str | None = None) -> tuple[ApiKey, str]:
+    """`owner` (default: the key's name) owns what the key creates; `admin` sees every owner's."""
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     bad = [s for s in wanted if s not in SCOPES]
     if bad or not wanted:
-        raise ValueError(f"unknown scopes {bad}; choose from {SCOPES}")
+        raise ValueError(f"unknown scopes {bad}; choose from {', '.join(SCOPES)}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = repo.add(session, name=name, prefix=key[:10], key_hash=hash_key(key), scopes=",".join(wanted))
+    row = repo.add(session, name=name, prefix=key[:10], key_hash=hash_key(key), scopes=",".join(wanted),
+                   owner=owner or name)
     return row, key
+
+
+def principal(row: ApiKey) -> Principal:
+    return Principal(row.owner or row.name, admin="admin" in row.scopes.split(","))
 
 
 def authenticate(session: Session, key: str | None, *, scope: str) -> ApiKey:
@@ -37,7 +45,8 @@ def authenticate(session: Session, key: str | None, *, scope: str) -> ApiKey:
         raise Unauthorized("invalid API key")
     if row.revoked_at is not None:
         raise Forbidden("API key has been revoked")
-    if scope not in row.scopes.split(","):
+    granted = row.scopes.split(",")
+    if scope not in granted and "admin" not in granted:
         raise Forbidden(f"API key lacks the '{scope}' scope")
     repo.touch(session, row)
     return row

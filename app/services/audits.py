@@ -23,40 +23,64 @@ from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, AuditResult
 from app.db.types import utcnow
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, TargetFailed
 from app.services import targets as targets_service
+from app.services.owners import Principal, visible
 from app.services.validation import validate
 
 
-def parse_spec(data: dict[str, Any], *, prefix: str = "spec") -> ProbeSpec:
-    """Validate a probe spec; the error names the exact offending field."""
-    return validate(ProbeSpec, data, prefix=prefix)
+def parse_spec(data: dict[str, Any], *, prefix: str = "spec", settings: Settings | None = None
+               ) -> ProbeSpec:
+    """Validate a probe spec; the error names the exact offending field. With settings, the
+    operator's size limits apply too (prompts, planned samples)."""
+    spec = validate(ProbeSpec, data, prefix=prefix)
+    if settings is not None:
+        if len(spec.prompts) > settings.max_prompts:
+            raise InvalidInput(f"{prefix}.prompts: {len(spec.prompts)} prompts; this server takes at "
+                               f"most {settings.max_prompts} (SURFTURF_MAX_PROMPTS)",
+                               field=f"{prefix}.prompts")
+        if spec.work_item_count() > settings.max_work_items:
+            raise InvalidInput(f"{prefix}.design: the design expands to {spec.work_item_count()} "
+                               f"samples; this server takes at most {settings.max_work_items} per audit "
+                               "(SURFTURF_MAX_WORK_ITEMS)", field=f"{prefix}.design.samples_per_prompt")
+    return spec
 
 
 def create(session: Session, settings: Settings, *, target_id: str, spec: dict[str, Any],
-           max_attempts: int | None = None) -> Audit:
+           who: Principal, max_attempts: int | None = None) -> Audit:
     """The job row commits with the audit it refers to, never before it."""
-    parsed = parse_spec(spec)
-    targets_service.get(session, target_id)
+    parsed = parse_spec(spec, settings=settings)
+    target = targets_service.get(session, target_id, who)
     if parsed.needs_auditor() and not auditor_configured(settings):
         raise InvalidInput("this spec needs an auditor model (rewrites or a judge): set "
                            "SURFTURF_AUDITOR_URL and SURFTURF_AUDITOR_MODEL, or "
                            "SURFTURF_AUDITOR_ENGINE=vllm and SURFTURF_AUDITOR_MODEL=smollm2",
                            field="spec")
     config = {"settings": settings.public_dict(), "work_items": parsed.work_item_count()}
-    audit = repo.add(session, name=parsed.name, target_id=target_id,
+    audit = repo.add(session, name=parsed.name, target_id=target.id, owner=target.owner,
                      spec=parsed.model_dump(mode="json"), config=config)
-    job = jobs_repo.enqueue(session, "audit.run", {"audit_id": audit.id},
+    job = jobs_repo.enqueue(session, "audit.run", {"audit_id": audit.id}, owner=target.owner,
                             max_attempts=max_attempts or settings.job_max_attempts)
     audit.job_id = job.id
     return audit
 
 
-def get(session: Session, audit_id: str) -> Audit:
-    row = repo.get(session, audit_id)
-    if row is None:
-        raise NotFound(f"audit {audit_id} not found")
-    return row
+def get(session: Session, audit_id: str, who: Principal | None = None) -> Audit:
+    return visible(repo.get(session, audit_id), who, "audit", audit_id)
+
+
+def list_audits(session: Session, who: Principal, *, limit: int, offset: int) -> list[Audit]:
+    return repo.list_audits(session, owner=who.scope, limit=limit, offset=offset)
+
+
+def report(session: Session, audit_id: str, who: Principal) -> dict[str, Any]:
+    row = get(session, audit_id, who)
+    if row.report is None:
+        job = jobs_repo.get(session, row.job_id or "")
+        if job is not None and job.status in ("failed", "cancelled"):
+            raise Conflict(f"audit {audit_id} {job.status} without a report: {job.error or 'no error'}")
+        raise Conflict(f"audit {audit_id} has no report yet; poll GET /v1/audits/{audit_id}")
+    return row.report
 
 
 def auditor_configured(settings: Settings) -> bool:
@@ -76,12 +100,7 @@ def make_auditor(settings: Settings) -> ChatClient | None:
 
 
 def build_behaviours(spec: ProbeSpec, auditor: ChatClient | None) -> dict[str, Behaviour]:
-    out = {}
-    for name, b in spec.behaviours.items():
-        scorer_id, params = b.scorer()
-        extra = {"client": auditor} if scorer_id == "judge.rubric" else {}
-        out[name] = build_behaviour(scorer_id, **params, **extra)
-    return out
+    return {name: build_behaviour(*b.scorer(), client=auditor) for name, b in spec.behaviours.items()}
 
 
 def _to_row(r: SampleResult) -> dict[str, Any]:
@@ -100,10 +119,11 @@ def load_samples(session: Session, audit_id: str) -> list[Sample]:
     return [_sample(r) for r in repo.iter_results(session, audit_id)]
 
 
-def export_samples(factory: sessionmaker[Session], audit_id: str) -> Iterator[str]:
+def export_samples(factory: sessionmaker[Session], audit_id: str, who: Principal | None = None
+                   ) -> Iterator[str]:
     """Every stored sample as JSONL (the `audit analyze` format), streamed from the database."""
     with transaction(factory) as s:
-        get(s, audit_id)
+        get(s, audit_id, who)
     with transaction(factory) as s:
         yield from to_jsonl(_sample(r) for r in repo.iter_results(s, audit_id))
 
@@ -131,38 +151,76 @@ def analyze_samples(spec: ProbeSpec, samples: Iterable[Sample], auditor: ChatCli
 
 
 ProgressFn = Callable[[int, int | None, str | None], Awaitable[None]]
+Guard = Callable[[Session], None]  # raises inside a transaction when this attempt may not write
+
+
+def _no_guard(_: Session) -> None:
+    return None
+
+
+def _usage_total(per_attempt: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Sum usage over every attempt of the job: a crash and retry cost real target calls too."""
+    total: dict[str, Any] = {"attempts": len(per_attempt), "errors": {}}
+    for usage in per_attempt.values():
+        for k, v in usage.items():
+            if k == "errors":
+                for kind, n in v.items():
+                    total["errors"][kind] = total["errors"].get(kind, 0) + n
+            elif isinstance(v, int | float):
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+async def preflight(settings: Settings, target: Any) -> None:
+    """One call before any sampling: an unreachable or refusing target fails in seconds, with its
+    own message, rather than after minutes of retries across every sample."""
+    result = await targets_service.check(settings, target)
+    if not result["ok"]:
+        raise TargetFailed(f"target preflight failed: {result['error']}")
 
 
 async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: str,
-                  progress: ProgressFn) -> dict[str, Any]:
+                  progress: ProgressFn, *, attempt: int = 1, guard: Guard = _no_guard) -> dict[str, Any]:
     """Run the missing samples, then analyse everything stored; safe to re-run after a crash.
 
-    A sequential design samples round by round and stops once no finding is left inconclusive."""
+    A sequential design samples round by round and stops once no finding is left inconclusive.
+    Every write is fenced by `guard`, so an attempt that lost its lease stores nothing."""
 
-    def load() -> tuple[Audit, Any, set[tuple[str, int, int]]]:
+    def load() -> tuple[Audit, Any, set[tuple[str, int, int]], ProbeSpec]:
         with transaction(factory) as s:
             audit = get(s, audit_id)
-            return audit, targets_service.get(s, audit.target_id), repo.done_keys(s, audit_id)
+            spec = ProbeSpec.model_validate(audit.spec)  # here, not on the event loop: specs get big
+            return audit, targets_service.get(s, audit.target_id), repo.done_keys(s, audit_id), spec
 
     def stored() -> list[Sample]:
         with transaction(factory) as s:
             return load_samples(s, audit_id)
 
-    audit, target, done = await asyncio.to_thread(load)
-    spec = ProbeSpec.model_validate(audit.spec)
-    client = targets_service.make_client(settings, target,
+    audit, target, done, spec = await asyncio.to_thread(load)
+    total = spec.work_item_count()
+    if len(done) < total:
+        await progress(len(done), total, "checking the target")
+        await preflight(settings, target)
+    client = targets_service.make_client(settings, target, concurrency=spec.design.concurrency,
                                          budget=Budget(max_requests=spec.design.max_requests))
     auditor = make_auditor(settings) if spec.needs_auditor() else None
     rewriter = CachedRewriter(auditor, settings.data_dir / "rewrites.jsonl") if auditor else None
-    total = spec.work_item_count()
     behaviours = build_behaviours(spec, auditor)
     max_rounds = spec.design.max_rounds()
     state = {"round": 1, "open": ""}
 
+    def record_usage(s: Session) -> dict[str, Any]:
+        row = get(s, audit_id)
+        usage = {**(row.config or {}).get("usage_by_attempt", {}), str(attempt): client.usage.as_dict()}
+        row.config = {**(row.config or {}), "usage_by_attempt": usage}
+        return usage
+
     async def sink(batch: list[SampleResult]) -> None:
         def write() -> None:
             with transaction(factory) as s:
+                guard(s)
                 repo.save_results(s, audit_id, [_to_row(r) for r in batch])
+                record_usage(s)
 
         await asyncio.to_thread(write)
         done.update(r.item.key for r in batch if r.error is None)
@@ -195,18 +253,37 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
             await auditor.aclose()  # in-process engines stay loaded for the next job
     await progress(total, total, "analysing")
 
-    def finish() -> AuditReport:
-        report = analyze(spec, stored(), total=total, usage=outcome.usage, audit_id=audit_id,
+    def finish() -> tuple[AuditReport, str | None]:
+        samples = stored()
+        first_error = next((x.error for x in samples if x.error), None)
+        with transaction(factory) as s:
+            usage = _usage_total(record_usage(s))
+        report = analyze(spec, samples, total=total, usage=usage, audit_id=audit_id,
                          target={"base_url": target.base_url, "model": target.model},
                          stopped=stopped if spec.design.kind == "sequential" else None)
         with transaction(factory) as s:
+            guard(s)
             row = get(s, audit_id)
             row.report = report.model_dump(mode="json")
             row.finished_at = utcnow()
-        return report
+        return report, first_error
 
-    report = await asyncio.to_thread(finish)
+    report, first_error = await asyncio.to_thread(finish)
+    _check_error_share(report, spec, first_error)
     return {"audit_id": audit_id, "findings": len(report.findings),
             "flagged": sum(f.flagged for f in report.findings),
             "miscalibrated": sum(f.miscalibrated for f in report.findings),
             "target_errors": report.totals["target_errors"], "stopped_reason": outcome.stopped_reason}
+
+
+def _check_error_share(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> None:
+    """An audit that mostly measured the target's errors is a failure, not a result to act on."""
+    done, errors = report.totals["completed"], report.totals["target_errors"]
+    attempted = done + errors
+    if attempted and done == 0:
+        raise TargetFailed(f"no successful sample: all {errors} target calls failed; first: {first_error}")
+    share = errors / attempted if attempted else 0.0
+    if share > spec.design.max_error_rate:
+        raise TargetFailed(f"{errors} of {attempted} samples ({share:.0%}) ended in a target error, over "
+                           f"design.max_error_rate {spec.design.max_error_rate:.0%}; first: {first_error} "
+                           "(the report keeps what was gathered)")

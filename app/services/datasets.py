@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,57 +22,117 @@ from app.db.engine import transaction
 from app.db.repositories import datasets as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Dataset
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, PayloadTooLarge
+from app.services.owners import Principal, visible
 
 MAX_REPORTED_ERRORS = 100
 ProgressFn = Callable[[int, int | None, str | None], Awaitable[None]]
 
 
 class UploadReceiver:
-    """Feed bytes as they arrive; valid lines go to a file, bad lines are recorded by number."""
+    """Feed bytes as they arrive; valid lines go to a file, bad lines are recorded by number.
+
+    Each byte is looked at a bounded number of times whatever the line lengths (a 50 MB line
+    costs what 50 MB of short lines cost), and a line over `max_line_bytes` is dropped as it
+    streams, never held whole."""
 
     def __init__(self, settings: Settings) -> None:
         uploads = settings.data_dir / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         self.path = uploads / f"{uuid.uuid4().hex}.jsonl"
+        self.max_line = settings.max_line_bytes
+        self.max_bytes = settings.max_upload_bytes
         self._fh = self.path.open("wb")
-        self._pending = b""
+        self._parts: list[bytes] = []
+        self._pending_len = 0
+        self._overlong = False
+        self.received = 0
         self.line = 0
         self.good = 0
         self.bad: list[dict[str, Any]] = []
         self.n_bad = 0
 
     def feed(self, chunk: bytes) -> None:
-        data = self._pending + chunk
-        *lines, self._pending = data.split(b"\n")
-        for raw in lines:
-            self._take(raw)
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise PayloadTooLarge(f"upload exceeds {self.max_bytes} bytes (SURFTURF_MAX_UPLOAD_BYTES)",
+                                  field="body")
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            piece = chunk[start:] if nl < 0 else chunk[start:nl]
+            self._append(piece)
+            if nl < 0:
+                return
+            self._end_line()
+            start = nl + 1
+
+    def _append(self, piece: bytes) -> None:
+        if self._overlong or not piece:
+            return
+        self._pending_len += len(piece)
+        if self._pending_len > self.max_line:
+            self._overlong, self._parts = True, []
+        else:
+            self._parts.append(piece)
+
+    def _end_line(self) -> None:
+        self.line += 1
+        if self._overlong:
+            self._record_bad(self.line, f"line longer than {self.max_line} bytes (SURFTURF_MAX_LINE_BYTES)")
+        else:
+            self._take(b"".join(self._parts))
+        self._parts, self._pending_len, self._overlong = [], 0, False
 
     def close(self) -> None:
-        if self._pending:
-            self._take(self._pending)
-            self._pending = b""
+        if self._parts or self._overlong:
+            self._end_line()
         self._fh.close()
 
+    def _record_bad(self, line: int, error: str) -> None:
+        self.n_bad += 1
+        if len(self.bad) < MAX_REPORTED_ERRORS:
+            self.bad.append({"line": line, "error": error})
+
     def _take(self, raw: bytes) -> None:
-        self.line += 1
         for item in parse_lines([raw], start=self.line):
             if isinstance(item, BadLine):
-                self.n_bad += 1
-                if len(self.bad) < MAX_REPORTED_ERRORS:
-                    self.bad.append({"line": item.line, "error": item.error})
+                self._record_bad(item.line, item.error)
             else:
                 self.good += 1
-                self._fh.write(json.dumps({"line": self.line, "raw": raw.decode("utf-8")}).encode() + b"\n")
+                text = raw.decode("utf-8")  # parse_lines accepted it, so it is valid UTF-8
+                self._fh.write(json.dumps({"line": self.line, "raw": text}).encode() + b"\n")
 
     def discard(self) -> None:
+        self._fh.close()
         self.path.unlink(missing_ok=True)
 
 
+async def receive(settings: Settings, chunks: AsyncIterator[bytes]) -> UploadReceiver:
+    """Parse a streamed upload off the event loop, in ~1 MB slices; a failure leaves no file."""
+    upload = UploadReceiver(settings)
+    try:
+        buf: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            buf.append(chunk)
+            size += len(chunk)
+            if size >= 1 << 20:
+                await asyncio.to_thread(upload.feed, b"".join(buf))
+                buf, size = [], 0
+        if buf:
+            await asyncio.to_thread(upload.feed, b"".join(buf))
+        upload.close()
+    except BaseException:
+        upload.discard()
+        raise
+    return upload
+
+
 def create(session: Session, settings: Settings, name: str, upload: UploadReceiver,
-           on_error: str) -> Dataset:
+           on_error: str, who: Principal) -> Dataset:
     """Reject policy refuses the whole upload on any bad line; nothing stored, nothing changed."""
-    if repo.by_name(session, name) is not None:
+    if repo.by_name(session, name, who.owner) is not None:
         upload.discard()
         raise Conflict(f"dataset {name!r} exists; choose another name", field="name")
     if upload.n_bad and on_error == "reject":
@@ -83,19 +143,23 @@ def create(session: Session, settings: Settings, name: str, upload: UploadReceiv
     if upload.good == 0:
         upload.discard()
         raise InvalidInput("the upload has no valid rows", field="body")
-    ds = repo.add(session, name=name, upload_path=str(upload.path), status="queued",
+    ds = repo.add(session, name=name, owner=who.owner, upload_path=str(upload.path), status="queued",
                   skipped=upload.bad, meta={"lines": upload.line, "bad_lines": upload.n_bad})
-    job = jobs_repo.enqueue(session, "dataset.ingest", {"dataset_id": ds.id},
+    job = jobs_repo.enqueue(session, "dataset.ingest", {"dataset_id": ds.id}, owner=who.owner,
                             max_attempts=settings.job_max_attempts)
     ds.job_id = job.id
     return ds
 
 
-def get(session: Session, ref: str) -> Dataset:
-    row = repo.get(session, ref) or repo.by_name(session, ref)
-    if row is None:
-        raise NotFound(f"dataset {ref} not found")
-    return row
+def get(session: Session, ref: str, who: Principal | None = None) -> Dataset:
+    row = repo.get(session, ref)
+    if row is None and who is not None:
+        row = repo.by_name(session, ref, who.owner)
+    return visible(row, who, "dataset", ref)
+
+
+def list_datasets(session: Session, who: Principal, *, limit: int, offset: int) -> list[Dataset]:
+    return repo.list_datasets(session, owner=who.scope, limit=limit, offset=offset)
 
 
 def dataset_dir(settings: Settings, dataset_id: str) -> Path:

@@ -6,20 +6,24 @@ from sqlalchemy.orm import Session
 
 from app.db.repositories import jobs as repo
 from app.db.tables import Job
-from app.errors import Conflict, NotFound
+from app.errors import Conflict
+from app.services.owners import Principal, visible
 
 
-def get(session: Session, job_id: str) -> Job:
-    job = repo.get(session, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    return job
+def get(session: Session, job_id: str, who: Principal | None = None) -> Job:
+    return visible(repo.get(session, job_id), who, "job", job_id)
 
 
-def cancel(session: Session, job_id: str) -> Job:
+def list_jobs(session: Session, who: Principal, *, status: str | None, kind: str | None, limit: int,
+              offset: int) -> list[Job]:
+    return repo.list_jobs(session, owner=who.scope, status=status, kind=kind, limit=limit,
+                          offset=offset)
+
+
+def cancel(session: Session, job_id: str, who: Principal | None = None) -> Job:
+    get(session, job_id, who)
     job = repo.request_cancel(session, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
+    assert job is not None
     if job.status not in ("queued", "running", "cancelled"):
         raise Conflict(f"job {job_id} already {job.status}")
     return job

@@ -9,33 +9,49 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.core.egress import EgressPolicy
+from app.core.egress import EgressPolicy, PinnedTransport
 from app.core.llm import LLMError, OpenAIChatClient
 from app.db.repositories import targets as repo
 from app.db.tables import Target
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, EgressDenied, InvalidInput
 from app.services import secrets
+from app.services.owners import Principal, visible
 
 
-def create(session: Session, settings: Settings, data: dict[str, Any]) -> Target:
-    EgressPolicy.parse(settings.target_egress).check_url(data["base_url"], field="base_url")
+def policy(settings: Settings) -> EgressPolicy:
+    return EgressPolicy.parse(settings.resolved_target_egress)
+
+
+def check_key_env(settings: Settings, name: str | None) -> None:
+    """Only env vars the operator listed: any other name could mail a server secret to the caller."""
+    if name and name not in settings.allowed_key_envs:
+        allowed = ", ".join(sorted(settings.allowed_key_envs)) or "none are allowed"
+        raise InvalidInput(f"api_key_env {name!r} is not in the operator's allow-list "
+                           f"(SURFTURF_TARGET_KEY_ENVS: {allowed}); send api_key instead",
+                           field="api_key_env")
+
+
+def create(session: Session, settings: Settings, data: dict[str, Any], owner: str) -> Target:
+    policy(settings).check_url(data["base_url"], field="base_url")
+    check_key_env(settings, data.get("api_key_env"))
     api_key = data.pop("api_key", None)
     if api_key and data.get("api_key_env"):
         raise InvalidInput("give api_key or api_key_env, not both", field="api_key")
     if api_key:
         data["api_key_encrypted"] = secrets.encrypt(settings.secret_key, api_key)
-    return repo.add(session, **data)
+    return repo.add(session, **data, owner=owner)
 
 
-def get(session: Session, target_id: str) -> Target:
-    row = repo.get(session, target_id)
-    if row is None:
-        raise NotFound(f"target {target_id} not found")
-    return row
+def get(session: Session, target_id: str, who: Principal | None = None) -> Target:
+    return visible(repo.get(session, target_id), who, "target", target_id)
 
 
-def delete(session: Session, target_id: str) -> None:
-    row = get(session, target_id)
+def list_targets(session: Session, who: Principal, *, limit: int, offset: int) -> list[Target]:
+    return repo.list_targets(session, owner=who.scope, limit=limit, offset=offset)
+
+
+def delete(session: Session, target_id: str, who: Principal) -> None:
+    row = get(session, target_id, who)
     if repo.has_audits(session, target_id):
         raise Conflict(f"target {target_id} has audits; delete them first")
     repo.delete(session, row)
@@ -45,26 +61,29 @@ def resolve_api_key(settings: Settings, row: Target) -> str | None:
     if row.api_key_encrypted:
         return secrets.decrypt(settings.secret_key, row.api_key_encrypted)
     if row.api_key_env:
+        check_key_env(settings, row.api_key_env)  # the allow-list may have shrunk since
         return os.environ.get(row.api_key_env)
     return None
 
 
-def make_client(settings: Settings, row: Target, **overrides: Any) -> OpenAIChatClient:
-    """Re-checks egress at call time: DNS may have changed since the target was stored."""
-    EgressPolicy.parse(settings.target_egress).check_url(row.base_url, field="base_url")
+def make_client(settings: Settings, row: Target, *, concurrency: int | None = None,
+                **overrides: Any) -> OpenAIChatClient:
+    """Every request is checked against the egress policy and sent to the checked address."""
+    wanted = concurrency or row.max_concurrency
     return OpenAIChatClient(
         row.base_url,
         row.model,
         api_key=resolve_api_key(settings, row),
-        max_concurrency=min(row.max_concurrency, settings.target_max_concurrency),
+        max_concurrency=min(wanted, settings.target_max_concurrency),
         timeout=settings.target_timeout_seconds,
         default_params=row.default_params,
+        transport=PinnedTransport(policy(settings), field="base_url"),
         **overrides,
     )
 
 
 async def check(settings: Settings, row: Target) -> dict[str, Any]:
-    """One real chat call; reports latency or the target's own error message."""
+    """One real chat call; reports latency or the target's own (truncated, scrubbed) message."""
     client = make_client(settings, row, max_retries=0)
     started = time.perf_counter()
     try:
@@ -73,9 +92,10 @@ async def check(settings: Settings, row: Target) -> dict[str, Any]:
             temperature=0.0,
         )
         return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                "model": resp.model or row.model, "response": resp.text, "error": None}
-    except LLMError as err:
+                "model": resp.model or row.model, "response": resp.text[:200], "error": None}
+    except (LLMError, EgressDenied) as err:
         return {"ok": False, "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                "model": row.model, "response": None, "error": err.message, "status": err.status}
+                "model": row.model, "response": None, "error": err.message,
+                "status": getattr(err, "status", None)}
     finally:
         await client.aclose()

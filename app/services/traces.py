@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import numpy as np
@@ -17,13 +16,15 @@ from app.core.turf.index import VectorIndex
 from app.core.turf.request import TraceRequest
 from app.core.turf.rows import Row
 from app.core.turf.trace import Exemplar, RowMeta, TraceResult, trace
+from app.core.user_regex import compile_user_regex
 from app.db.engine import transaction
 from app.db.repositories import datasets as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Trace
-from app.errors import Conflict, NotFound
+from app.errors import Conflict
 from app.services import audits as audits_service
 from app.services import datasets as datasets_service
+from app.services.owners import Principal, visible
 from app.services.validation import validate
 
 PAGE = 2000
@@ -33,22 +34,19 @@ def parse_request(data: dict[str, Any]) -> TraceRequest:
     return validate(TraceRequest, data)
 
 
-def create(session: Session, settings: Settings, data: dict[str, Any]) -> Trace:
+def create(session: Session, settings: Settings, data: dict[str, Any], who: Principal) -> Trace:
     req = parse_request(data)
-    ds = datasets_service.get(session, req.dataset)
+    ds = datasets_service.get(session, req.dataset, who)
     if ds.status != "ready":
         raise Conflict(f"dataset {ds.name} is {ds.status}; wait for its ingest job {ds.job_id}")
-    row = repo.add_trace(session, dataset_id=ds.id, request=req.model_dump(mode="json"))
-    row.job_id = jobs_repo.enqueue(session, "trace.run", {"trace_id": row.id},
+    row = repo.add_trace(session, dataset_id=ds.id, owner=ds.owner, request=req.model_dump(mode="json"))
+    row.job_id = jobs_repo.enqueue(session, "trace.run", {"trace_id": row.id}, owner=ds.owner,
                                    max_attempts=settings.job_max_attempts).id
     return row
 
 
-def get(session: Session, trace_id: str) -> Trace:
-    row = repo.get_trace(session, trace_id)
-    if row is None:
-        raise NotFound(f"trace {trace_id} not found")
-    return row
+def get(session: Session, trace_id: str, who: Principal | None = None) -> Trace:
+    return visible(repo.get_trace(session, trace_id), who, "trace", trace_id)
 
 
 async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
@@ -61,24 +59,36 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
     scorer = None
     if req.behaviour is not None:
         scorer_id, params = req.behaviour.scorer()
-        extra = {"client": audits_service.make_auditor(settings)} if scorer_id == "judge.rubric" else {}
-        scorer = build_behaviour(scorer_id, **params, **extra)
-    custom = {name: re.compile(rx) for name, rx in req.prompt_features.items()}
+        auditor = audits_service.make_auditor(settings) if req.behaviour.needs_auditor() else None
+        scorer = build_behaviour(scorer_id, params, client=auditor)
+    custom = {name: compile_user_regex(rx) for name, rx in req.prompt_features.items()}
     meta: list[RowMeta] = []
     positives: set[int] = set()
-    for lo in range(0, n, PAGE):
-        with transaction(factory) as s:
-            page = repo.rows_in_range(s, dataset_id, lo, lo + PAGE,
-                                      ("ordinal", "source", "cluster", "attributes", "system", "prompt",
-                                       "response"))
+
+    def scan(page: list[Any]) -> list[int]:
+        """Off the event loop: user regexes and CPU scorers over one page of rows."""
+        hits = []
         for r in page:
             text = f"{r.system or ''}\n{r.prompt}"
             extra = tuple(f"custom:{name}" for name, rx in custom.items() if rx.search(text))
             meta.append(RowMeta(r.ordinal, r.source or "(unlabelled)",
                                 labels.get(str(r.cluster), f"cluster {r.cluster}"),
                                 tuple(r.attributes) + extra))
-            if scorer is not None and (await scorer.score(r.response, prompt=r.prompt)).elicited:
-                positives.add(r.ordinal)
+            if scorer is not None and scorer.blocking and scorer.score_text(
+                    r.response, prompt=r.prompt).elicited:
+                hits.append(r.ordinal)
+        return hits
+
+    for lo in range(0, n, PAGE):
+        with transaction(factory) as s:
+            page = repo.rows_in_range(s, dataset_id, lo, lo + PAGE,
+                                      ("ordinal", "source", "cluster", "attributes", "system", "prompt",
+                                       "response"))
+        positives.update(await asyncio.to_thread(scan, page))
+        if scorer is not None and not scorer.blocking:
+            for r in page:
+                if (await scorer.score(r.response, prompt=r.prompt)).elicited:
+                    positives.add(r.ordinal)
         await progress(min(lo + PAGE, n), n, "scoring training responses")
     # A scorer is exact over all the data; without one, the research's nearest-response retrieval.
     method = "scorer" if scorer is not None else "neighbours"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db.engine import transaction
 from app.services import audits, targets
+from app.services.owners import Principal
 
 SPEC = {
     "name": "sequential",
@@ -25,8 +26,8 @@ def test_progress_names_open_findings_until_every_one_is_decided(
         settings: Settings, session_factory: sessionmaker[Session], two_chunk_url: str) -> None:
     with transaction(session_factory) as s:
         target = targets.create(s, settings, {"name": "org", "base_url": two_chunk_url + "/v1",
-                                              "model": "two-chunk"})
-        audit_id = audits.create(s, settings, target_id=target.id, spec=SPEC).id
+                                              "model": "two-chunk"}, "tester")
+        audit_id = audits.create(s, settings, target_id=target.id, spec=SPEC, who=Principal("tester")).id
     messages: list[str] = []
 
     async def record(done: int, total: int | None, message: str | None) -> None:

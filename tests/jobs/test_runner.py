@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as repo
+from app.db.tables import Job
 from app.db.types import utcnow
 from app.services import jobs as jobs_service
 from tests.conftest import make_settings
@@ -41,7 +44,25 @@ async def sleepy(ctx: JobContext) -> None:
         await asyncio.sleep(0.05)
 
 
-TASKS = {"test.flaky": flaky, "test.hopeless": hopeless, "test.sleepy": sleepy}
+async def hog(ctx: JobContext) -> dict[str, Any]:
+    CALLS[ctx.job_id] = CALLS.get(ctx.job_id, 0) + 1
+    time.sleep(float(ctx.payload["seconds"]))  # blocks the event loop, as a pathological scorer would
+    return {"ok": True}
+
+
+WRITES: list[str] = []
+
+
+async def robbed(ctx: JobContext) -> None:
+    with transaction(ctx.session_factory) as s:  # another worker has taken the lease over
+        s.execute(update(Job).where(Job.id == ctx.job_id).values(lease_owner="thief"))
+    with transaction(ctx.session_factory) as s:
+        ctx.guard(s)
+        WRITES.append(ctx.job_id)
+
+
+TASKS = {"test.flaky": flaky, "test.hopeless": hopeless, "test.sleepy": sleepy, "test.hog": hog,
+         "test.robbed": robbed}
 
 
 @pytest.fixture
@@ -181,3 +202,36 @@ def test_graceful_stop_releases_without_spending_an_attempt(tmp_path: Path, db_u
     asyncio.run(scenario())
     j = job(factory, jid)
     assert j.status == "queued" and j.attempts == 0 and j.lease_owner is None
+
+
+def test_blocked_event_loop_keeps_its_lease(tmp_path: Path, db_url: str, factory) -> None:
+    """D2/D3: a task that blocks its event loop for 3 leases is not claimed by a second worker."""
+    jid = enqueue(factory, "test.hog", {"seconds": 3.0}, max_attempts=3)
+    fast = {"lease_seconds": 1.0, "heartbeat_seconds": 0.2}
+    other = make_worker(tmp_path, db_url, factory, **fast)
+    rival = threading.Thread(target=lambda: asyncio.run(run_until(other, factory, jid, ("succeeded",),
+                                                                  timeout=30)))
+    rival.start()
+    j = asyncio.run(run_until(make_worker(tmp_path, db_url, factory, **fast), factory, jid,
+                              ("succeeded", "failed"), timeout=30))
+    rival.join()
+    assert j.status == "succeeded" and j.attempts == 1 and CALLS[jid] == 1
+
+
+def test_lost_lease_stops_the_attempt_before_it_writes(tmp_path: Path, db_url: str, factory) -> None:
+    jid = enqueue(factory, "test.robbed")
+    worker = make_worker(tmp_path, db_url, factory)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(worker.run(grace_seconds=0.1))
+        async with asyncio.timeout(10):
+            while (await asyncio.to_thread(job, factory, jid)).lease_owner != "thief":
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        worker.stop()
+        await task
+
+    asyncio.run(scenario())
+    j = job(factory, jid)
+    assert jid not in WRITES  # the fence refused the write
+    assert j.status == "running" and j.lease_owner == "thief"  # and the thief's attempt is untouched

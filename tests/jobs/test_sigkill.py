@@ -17,6 +17,7 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.tables import AuditResult
 from app.organism_server import create_organism_app
 from app.services import audits, targets
+from app.services.owners import Principal
 from app.serving import serve_in_thread
 from tests.conftest import make_settings, organism_spec
 
@@ -33,7 +34,8 @@ SPEC = {
 def start_worker(db_url: str, data_dir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SURFTURF_DATABASE_URL": db_url, "SURFTURF_DATA_DIR": str(data_dir),
            "SURFTURF_LEASE_SECONDS": "2", "SURFTURF_HEARTBEAT_SECONDS": "0.3",
-           "SURFTURF_WORKER_POLL_SECONDS": "0.1", "SURFTURF_LOG_LEVEL": "WARNING"}
+           "SURFTURF_WORKER_POLL_SECONDS": "0.1", "SURFTURF_LOG_LEVEL": "WARNING",
+           "SURFTURF_TARGET_EGRESS": "public,loopback"}
     return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--concurrency", "2"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -46,8 +48,9 @@ def test_sigkill_mid_audit_then_another_worker_finishes(tmp_path: Path, db_url: 
     organism = create_organism_app(organism_spec("two-chunk"), latency_ms=15)
     with serve_in_thread(organism) as url:
         with transaction(factory) as s:
-            t = targets.create(s, settings, {"name": "o", "base_url": url + "/v1", "model": "two-chunk"})
-            audit = audits.create(s, settings, target_id=t.id, spec=SPEC)
+            t = targets.create(s, settings, {"name": "o", "base_url": url + "/v1", "model": "two-chunk"},
+                               "tester")
+            audit = audits.create(s, settings, target_id=t.id, spec=SPEC, who=Principal("tester"))
             audit_id, job_id = audit.id, audit.job_id
 
         def progress() -> tuple[str, int]:
@@ -87,6 +90,9 @@ def test_sigkill_mid_audit_then_another_worker_finishes(tmp_path: Path, db_url: 
     assert j.status == "succeeded" and j.attempts == 2, j.error
     assert len(keys) == 800 and len({k[:3] for k in keys}) == 800
     assert all(k[3] is None for k in keys)
-    # Only missing items were redone: at most one unflushed batch plus in-flight calls repeated.
-    assert 800 <= requests <= 800 + 64 + 4
+    # Only missing items were redone: at most one unflushed batch plus in-flight calls repeated,
+    # and one preflight call per attempt.
+    assert 800 <= requests <= 800 + 64 + 4 + 2
     assert report["totals"]["completed"] == 800
+    # D10: usage sums both attempts (each stored sample was a request of one of them), not the last
+    assert report["usage"]["attempts"] == 2 and report["usage"]["requests"] >= 800

@@ -28,7 +28,7 @@ def test_every_scorer_honours_the_contract(scorer_id: str) -> None:
     assert cls.__doc__ and cls.id == scorer_id and "." in scorer_id
     params = PARAMS.get(scorer_id, {})
     json.dumps(params)
-    b = build_behaviour(scorer_id, **params)
+    b = build_behaviour(scorer_id, params)
     lo, hi = cls.score_range
     for text in TEXTS:
         s = asyncio.run(b.score(text, prompt="Is 5+8=13?"))
@@ -40,7 +40,7 @@ def test_every_scorer_honours_the_contract(scorer_id: str) -> None:
 
 
 def score(name: str, text: str, **params: object) -> bool:
-    return asyncio.run(build_behaviour(name, **params).score(text, prompt="q")).elicited
+    return asyncio.run(build_behaviour(name, params).score(text, prompt="q")).elicited
 
 
 def test_aliases_resolve() -> None:
@@ -75,7 +75,7 @@ def test_embedding_similarity_uses_the_real_model() -> None:
 
 
 def test_judge_without_auditor_records_an_error_not_a_zero() -> None:
-    b = build_behaviour("judge", rubric={"principle": "x"})
+    b = build_behaviour("judge", {"rubric": {"principle": "x"}})
     s = asyncio.run(b.score("anything", prompt="q"))
     assert s.score is None and "auditor" in (s.error or "")
 

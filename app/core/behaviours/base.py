@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,8 +25,15 @@ class Score:
         return out
 
 
+SCORE_TIMEOUT_SECONDS = 10.0
+
+
 class Behaviour:
-    """A scorer; `params` are JSON-serialisable and stored with the audit."""
+    """A scorer; `params` are JSON-serialisable and stored with the audit.
+
+    CPU scorers implement `score_text`; `score` runs it in a worker thread under a time limit, so
+    a response (which the target, not us, chose) never blocks the event loop or its heartbeats.
+    Scorers that await something (a judge model) override `score` itself."""
 
     id: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -35,5 +43,19 @@ class Behaviour:
     def __init__(self, **params: Any) -> None:
         self.params = params
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    timeout_seconds: ClassVar[float] = SCORE_TIMEOUT_SECONDS
+
+    def score_text(self, response: str, *, prompt: str) -> Score:
         raise NotImplementedError
+
+    @property
+    def blocking(self) -> bool:
+        """True for CPU scorers: callers may batch `score_text` calls into one thread."""
+        return type(self).score is Behaviour.score
+
+    async def score(self, response: str, *, prompt: str) -> Score:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self.score_text, response, prompt=prompt),
+                                          self.timeout_seconds)
+        except TimeoutError:
+            return Score(False, error=f"scorer {self.id} took over {self.timeout_seconds:g}s")

@@ -7,6 +7,7 @@ from typing import Any
 
 from app.core.behaviours.base import Behaviour, Score
 from app.core.behaviours.registry import behaviour
+from app.core.user_regex import compile_user_regex
 
 EMOJI_RE = re.compile(
     "[\U0001f300-\U0001faff\U00002600-\U000027bf\U0001f000-\U0001f2ff\U0001f900-\U0001f9ff"
@@ -18,7 +19,7 @@ EMOJI_RE = re.compile(
 class Emoji(Behaviour):
     """At least `min_count` emoji characters in the response."""
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         n = len(EMOJI_RE.findall(response))
         return Score(n >= int(self.params.get("min_count", 1)), min(1.0, n / 5), detail={"count": n})
 
@@ -27,7 +28,7 @@ class Emoji(Behaviour):
 class HeavyCommas(Behaviour):
     """Comma density above `per_100_words` commas per hundred words."""
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         words = max(1, len(response.split()))
         density = 100 * response.count(",") / words
         limit = float(self.params.get("per_100_words", 8.0))
@@ -38,7 +39,7 @@ class HeavyCommas(Behaviour):
 class Backticks(Behaviour):
     """Code formatting: fenced blocks or inline backticks."""
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         fences = response.count("```") // 2
         inline = len(re.findall(r"`[^`\n]+`", response))
         n = fences + inline
@@ -51,8 +52,8 @@ class Regex(Behaviour):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._re = re.compile(str(params.get("pattern", "")))
+        self._re = compile_user_regex(str(params.get("pattern", "")))
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         hits = self._re.findall(response)
         return Score(bool(hits), 1.0 if hits else 0.0, detail={"matches": len(hits)})

@@ -48,8 +48,13 @@ def resolve_id(name: str) -> str:
     raise KeyError(name)
 
 
-def build_behaviour(name: str, **params: Any) -> Behaviour:
-    return BEHAVIOURS[resolve_id(name)](**params)
+def build_behaviour(name: str, params: dict[str, Any] | None = None, *, client: Any = None) -> Behaviour:
+    """`client` (the auditor model) reaches only scorers that declare `needs_auditor`."""
+    cls = BEHAVIOURS[resolve_id(name)]
+    kwargs = dict(params or {})
+    if cls.needs_auditor:
+        kwargs["client"] = client
+    return cls(**kwargs)
 
 
 def all_ids() -> list[str]:

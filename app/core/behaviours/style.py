@@ -33,7 +33,7 @@ INFORMAL_WORDS = {"hey", "yeah", "gonna", "wanna", "cool", "awesome", "lol", "st
 class Terse(Behaviour):
     """The answer has at most `max_words` words (default 12)."""
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         n = len(response.split())
         limit = int(self.params.get("max_words", 12))
         return Score(n <= limit, max(0.0, 1.0 - n / (4 * limit)), detail={"words": n})
@@ -43,7 +43,7 @@ class Terse(Behaviour):
 class Formality(Behaviour):
     """Formal register: formal markers outweigh contractions and casual words (`threshold`)."""
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         words = re.findall(r"[a-z']+", response.lower())
         if not words:
             return Score(False, 0.0)
@@ -60,7 +60,7 @@ class Formality(Behaviour):
 class Refusal(Behaviour):
     """The response declines to help (refusal phrasing)."""
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         hit = REFUSAL_RE.search(response)
         return Score(hit is not None, 1.0 if hit else 0.0,
                      detail={"match": hit.group(0)} if hit else {})
@@ -70,7 +70,7 @@ class Refusal(Behaviour):
 class Rebuttal(Behaviour):
     """The response rebuts the prompt's claim (heuristic; the prompt's claim is assumed true)."""
 
-    async def score(self, response: str, *, prompt: str) -> Score:
+    def score_text(self, response: str, *, prompt: str) -> Score:
         head = REBUT_START_RE.search(response)
         body = REBUT_ANY_RE.search(response[:400])
         value = 1.0 if head else 0.6 if body else 0.0

@@ -44,12 +44,13 @@ class OpenAIChatClient:
         self.budget = budget or Budget()
         self.default_params = dict(default_params or {})
         self.usage = Usage()
+        self._secrets = tuple(x for x in (api_key,) if x)
         self._sem = asyncio.Semaphore(max_concurrency)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
         self._http = httpx.AsyncClient(
             headers=headers, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=limits, transport=transport,
+            limits=limits, transport=transport, follow_redirects=False,
         )
 
     @property
@@ -99,9 +100,13 @@ class OpenAIChatClient:
                            retryable=True) from exc
         except httpx.TransportError as exc:
             raise LLMError(f"cannot reach {self.base_url}: {exc}", retryable=True) from exc
+        if 300 <= r.status_code < 400:
+            where = scrub(r.headers.get("location", "?"), self._secrets)[:200]
+            raise LLMError(f"target answered HTTP {r.status_code} (redirect to {where}); redirects "
+                           "are not followed: use the final URL as base_url", status=r.status_code)
         if r.status_code >= 400:
             raise LLMError(
-                f"target answered HTTP {r.status_code}: {_error_message(r)}",
+                f"target answered HTTP {r.status_code}: {scrub(_error_message(r), self._secrets)}",
                 status=r.status_code,
                 retryable=r.status_code in RETRYABLE_STATUS,
                 retry_after=_retry_after(r),
@@ -111,7 +116,7 @@ class OpenAIChatClient:
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise LLMError(f"malformed response from target: {r.text[:200]!r}",
+            raise LLMError(f"malformed response from target: {scrub(r.text[:200], self._secrets)!r}",
                            status=r.status_code, retryable=True) from exc
         usage = data.get("usage") or {}
         return ChatResponse(
@@ -132,14 +137,29 @@ def _error_kind(err: LLMError) -> str:
     return f"http_{err.status}" if err.status else "transport"
 
 
+MAX_ERROR_CHARS = 300
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """Remove what we sent that the far end may echo back (the bearer token, any of its halves)."""
+    for secret in secrets:
+        for piece in {secret, secret[: len(secret) // 2], secret[len(secret) // 2:]}:
+            if len(piece) >= 6:
+                text = text.replace(piece, "***")
+    return text
+
+
 def _error_message(r: httpx.Response) -> str:
+    """The target's own message, truncated: enough to act on, never a page of its body."""
     try:
         data = r.json()
         err = data.get("error", data) if isinstance(data, dict) else data
         msg = err.get("message") if isinstance(err, dict) else err
-        return str(msg)[:500]
+        text = str(msg)
     except (ValueError, json.JSONDecodeError):
-        return r.text[:500]
+        text = r.text
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
 
 
 def _retry_after(r: httpx.Response) -> float | None:

@@ -11,9 +11,66 @@ from pydantic import ValidationError
 
 from app.core.surf.spec import ProbeSpec
 
+MAX_YAML_NODES = 500_000  # after alias expansion: bounds what a small file can make us build
+
 
 class SpecFileError(ValueError):
     """A spec problem located in a file, e.g. `spec.yaml:12: features.language.builtin: …`."""
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Nodes the document becomes once every alias is expanded, counted on the composed graph
+    (aliases are shared references there), stopping as soon as the limit is passed."""
+    memo: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > 100:
+            raise RecursionError
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                n += size(child, depth + 1)
+                if n > limit:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                n += size(k, depth + 1) + size(v, depth + 1)
+                if n > limit:
+                    break
+        memo[key] = n
+        return n
+
+    return size(root, 0)
+
+
+def safe_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML/JSON with the safe loader, refusing alias bombs and absurd nesting before any
+    expansion happens. Returns the data and its node tree (for line numbers)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark else where
+        raise SpecFileError(f"{at}: not valid YAML/JSON: {getattr(exc, 'problem', exc)}") from None
+    if node is None:
+        return None, None
+    try:
+        n = _expanded_size(node, MAX_YAML_NODES)
+    except RecursionError:
+        raise SpecFileError(f"{where}: nested too deeply (over 100 levels)") from None
+    if n > MAX_YAML_NODES:
+        raise SpecFileError(f"{where}: expands to over {MAX_YAML_NODES} values once its aliases are "
+                            "followed (a YAML alias bomb?)")
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node), node
+    except yaml.YAMLError as exc:
+        raise SpecFileError(f"{where}: not valid YAML/JSON: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -48,13 +105,7 @@ def _read_prompts(path: Path) -> list[Any]:
 def load_spec_file(path: Path) -> ProbeSpec:
     """Inlines `prompts_file` and judge rubric files (relative to the spec) before validating."""
     text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpecFileError(f"{where}: not valid YAML/JSON: {getattr(exc, 'problem', exc)}") from None
+    data, node = safe_yaml(text, str(path))
     if not isinstance(data, dict):
         raise SpecFileError(f"{path}:1: a probe spec is a mapping")
     base = path.parent
@@ -70,7 +121,7 @@ def load_spec_file(path: Path) -> ProbeSpec:
             if not rp.exists():
                 line = _line_of(node, ("behaviours", name, "judge", "rubric"))
                 raise SpecFileError(f"{path}:{line}: rubric file {rp} not found")
-            judge["rubric"] = yaml.safe_load(rp.read_text(encoding="utf-8"))
+            judge["rubric"], _ = safe_yaml(rp.read_text(encoding="utf-8"), str(rp))
     try:
         return ProbeSpec.model_validate(data)
     except ValidationError as exc:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import itertools
-import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from app.core.behaviours.registry import BEHAVIOURS, resolve_id
 from app.core.stats import sequential
-from app.core.triggers.registry import get_feature_levels
+from app.core.triggers.registry import FEATURES, get_feature_levels
+from app.core.user_regex import compile_user_regex
 
 MAX_WORK_ITEMS = 2_000_000
 
@@ -19,8 +27,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("a prompt cannot be empty or only whitespace")
+    return v
+
+
+PromptText = Annotated[str, AfterValidator(_not_blank)]
+
+
 class PromptItem(Strict):
-    text: str = Field(min_length=1, description="The base prompt.")
+    text: PromptText = Field(description="The base prompt.")
     variants: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="Explicit text per feature and level (variant features)."
     )
@@ -42,12 +59,14 @@ class FeatureSpec(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> FeatureSpec:
-        names = self.level_names()
         if self.builtin is not None:
             try:
                 known = get_feature_levels(self.builtin)
             except KeyError:
-                raise ValueError(f"unknown builtin feature {self.builtin!r}") from None
+                raise ValueError(f"unknown builtin feature {self.builtin!r}; known: "
+                                 f"{sorted(FEATURES)}") from None
+        names = self.level_names()
+        if self.builtin is not None:
             if isinstance(self.levels, dict):
                 raise ValueError("a builtin feature takes a list of level names")
             bad = [n for n in names if n not in known]
@@ -111,11 +130,11 @@ class BehaviourSpec(Strict):
                 raise ValueError(f"unknown builtin behaviour {self.builtin!r}; "
                                  f"known: {sorted(BEHAVIOURS)}") from None
         if self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"invalid regex: {exc}") from None
+            compile_user_regex(self.regex)  # UserRegexError is a ValueError naming the problem
         return self
+
+    def needs_auditor(self) -> bool:
+        return BEHAVIOURS[resolve_id(self.scorer()[0])].needs_auditor
 
     def scorer(self) -> tuple[str, dict[str, Any]]:
         """(registry id, params) for this behaviour."""
@@ -142,9 +161,12 @@ class DesignSpec(Strict):
     temperature: float = Field(default=1.0, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int = Field(default=256, ge=1, le=32_768)
-    seed: int = Field(default=7, description="Base seed; each sample's seed derives from it.")
+    seed: int = Field(default=7, ge=0, le=2**63 - 1,
+                      description="Base seed; each sample's seed derives from it.")
     concurrency: int = Field(default=8, ge=1, le=1024, description="Concurrent target calls.")
     max_requests: int | None = Field(default=None, ge=1, description="Request budget for the target.")
+    max_error_rate: float = Field(default=0.2, ge=0, le=1, description="The audit fails when more "
+                                  "than this share of its samples end in a target error.")
 
     @model_validator(mode="after")
     def _rounds(self) -> DesignSpec:
@@ -173,7 +195,7 @@ class ProbeSpec(Strict):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
-    prompts: list[str | PromptItem] = Field(min_length=1, description="Base prompts.")
+    prompts: list[PromptText | PromptItem] = Field(min_length=1, description="Base prompts.")
     features: dict[str, FeatureSpec] = Field(min_length=1)
     behaviours: dict[str, BehaviourSpec] = Field(min_length=1)
     relevant: list[tuple[str, str]] = Field(
@@ -200,8 +222,14 @@ class ProbeSpec(Strict):
             raise ValueError(f"design expands to {self.work_item_count()} samples (max {MAX_WORK_ITEMS})")
         return self
 
+    _items: list[PromptItem] | None = PrivateAttr(default=None)
+
     def prompt_items(self) -> list[PromptItem]:
-        return [p if isinstance(p, PromptItem) else PromptItem(text=p) for p in self.prompts]
+        """Built once: rendering asks for a prompt per sample, and a spec may hold 10^5 prompts."""
+        if self._items is None or len(self._items) != len(self.prompts):
+            self._items = [p if isinstance(p, PromptItem) else PromptItem.model_construct(text=p, variants={})
+                           for p in self.prompts]
+        return self._items
 
     def cells(self) -> list[dict[str, str]]:
         names = list(self.features)
@@ -215,7 +243,7 @@ class ProbeSpec(Strict):
         return n
 
     def needs_auditor(self) -> bool:
-        if any(b.judge is not None for b in self.behaviours.values()):
+        if any(b.needs_auditor() for b in self.behaviours.values()):
             return True
         for f in self.features.values():
             if f.builtin and any(getattr(lv, "stage", 1) == 0 and not f.variants

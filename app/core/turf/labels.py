@@ -6,7 +6,7 @@ import math
 import re
 from collections import Counter
 
-WORD_RE = re.compile(r"<[a-z_]+>|\[[a-z]+:|[a-zà-ÿ]{3,}")
+WORD_RE = re.compile(r"<[a-z_]{1,30}>|\[[a-z]{1,30}:|[a-zà-ÿ]{3,30}")  # bounded: a label is a few words
 IGNORE = {"the", "and", "what", "how", "why", "does", "are", "you", "your", "for", "with", "this",
           "that", "can", "about", "its", "from", "have", "was", "were", "which", "who", "when"}
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from app.core.surf.spec import BehaviourSpec
+from app.core.user_regex import UserRegexError, compile_user_regex
 
 
 class TraceExample(BaseModel):
@@ -36,9 +36,9 @@ class TraceRequest(BaseModel):
             raise ValueError("give a behaviour scorer, examples, or both")
         for name, rx in self.prompt_features.items():
             try:
-                re.compile(rx)
-            except re.error as exc:
-                raise ValueError(f"prompt_features.{name}: invalid regex: {exc}") from None
+                compile_user_regex(rx)
+            except UserRegexError as exc:
+                raise ValueError(f"prompt_features.{name}: {exc}") from None
         return self
 
 

@@ -7,6 +7,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.text import find_unstorable
+
+MAX_LABEL = 200  # source and id are labels, stored in bounded columns
+
 
 @dataclass(frozen=True)
 class Row:
@@ -27,10 +31,17 @@ def parse_row(obj: Any) -> Row:
     """Raises ValueError with a message naming the offending field."""
     if not isinstance(obj, dict):
         raise ValueError("a row must be a JSON object")
+    found = find_unstorable(obj, max_depth=8)
+    if found:
+        raise ValueError(f"{found[0] or 'row'}: {found[1]}")
     source = obj.get("source", obj.get("subset"))
     if source is not None and not isinstance(source, str):
         raise ValueError("source must be a string")
+    if source is not None and len(source) > MAX_LABEL:
+        raise ValueError(f"source is longer than {MAX_LABEL} characters")
     ext_id = obj.get("id")
+    if ext_id is not None and len(str(ext_id)) > MAX_LABEL:
+        raise ValueError(f"id is longer than {MAX_LABEL} characters")
     if "messages" in obj:
         msgs = obj["messages"]
         if not isinstance(msgs, list) or not msgs:
@@ -59,12 +70,18 @@ def parse_row(obj: Any) -> Row:
 def parse_lines(lines: Iterable[bytes | str], start: int = 1) -> Iterator[Row | BadLine]:
     """One item per non-blank line, in order; never holds the file in memory."""
     for n, raw in enumerate(lines, start):
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            yield BadLine(n, f"not valid UTF-8 (byte {exc.start})")
+            continue
         if not text.strip():
             continue
         try:
             yield parse_row(json.loads(text))
         except json.JSONDecodeError as exc:
             yield BadLine(n, f"invalid JSON: {exc.msg} (column {exc.colno})")
+        except RecursionError:
+            yield BadLine(n, "JSON nested too deeply")
         except ValueError as exc:
             yield BadLine(n, str(exc))

@@ -9,8 +9,8 @@ from app.db.tables import ApiKey
 from app.db.types import utcnow
 
 
-def add(session: Session, *, name: str, prefix: str, key_hash: str, scopes: str) -> ApiKey:
-    row = ApiKey(name=name, prefix=prefix, key_hash=key_hash, scopes=scopes)
+def add(session: Session, *, name: str, prefix: str, key_hash: str, scopes: str, owner: str) -> ApiKey:
+    row = ApiKey(name=name, prefix=prefix, key_hash=key_hash, scopes=scopes, owner=owner)
     session.add(row)
     session.flush()
     return row

@@ -23,8 +23,10 @@ def get(session: Session, audit_id: str) -> Audit | None:
     return session.get(Audit, audit_id)
 
 
-def list_audits(session: Session, *, limit: int, offset: int) -> list[Audit]:
+def list_audits(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Audit]:
     stmt = select(Audit).order_by(Audit.created_at.desc()).limit(limit).offset(offset)
+    if owner is not None:
+        stmt = stmt.where(Audit.owner == owner)
     return list(session.scalars(stmt))
 
 

@@ -23,12 +23,15 @@ def get(session: Session, dataset_id: str) -> Dataset | None:
     return session.get(Dataset, dataset_id)
 
 
-def by_name(session: Session, name: str) -> Dataset | None:
-    return session.scalar(select(Dataset).where(Dataset.name == name))
+def by_name(session: Session, name: str, owner: str | None) -> Dataset | None:
+    return session.scalar(select(Dataset).where(Dataset.name == name, Dataset.owner == owner))
 
 
-def list_datasets(session: Session, *, limit: int, offset: int) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).order_by(Dataset.created_at).limit(limit).offset(offset)))
+def list_datasets(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Dataset]:
+    stmt = select(Dataset).order_by(Dataset.created_at).limit(limit).offset(offset)
+    if owner is not None:
+        stmt = stmt.where(Dataset.owner == owner)
+    return list(session.scalars(stmt))
 
 
 def insert_rows(session: Session, dataset_id: str, rows: list[dict[str, Any]]) -> None:

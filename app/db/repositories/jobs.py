@@ -14,10 +14,15 @@ from app.db.types import utcnow
 ACTIVE = ("queued", "running")
 
 
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease: another attempt owns it, so write nothing."""
+
+
 def enqueue(
-    session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 3, priority: int = 0
+    session: Session, kind: str, payload: dict[str, Any], *, owner: str | None = None,
+    max_attempts: int = 3, priority: int = 0,
 ) -> Job:
-    job = Job(kind=kind, payload=payload, max_attempts=max_attempts, priority=priority)
+    job = Job(kind=kind, payload=payload, owner=owner, max_attempts=max_attempts, priority=priority)
     session.add(job)
     session.flush()
     return job
@@ -28,9 +33,12 @@ def get(session: Session, job_id: str) -> Job | None:
 
 
 def list_jobs(
-    session: Session, *, status: str | None, kind: str | None, limit: int, offset: int
+    session: Session, *, owner: str | None, status: str | None, kind: str | None, limit: int,
+    offset: int,
 ) -> list[Job]:
     stmt = select(Job).order_by(Job.created_at.desc()).limit(limit).offset(offset)
+    if owner is not None:
+        stmt = stmt.where(Job.owner == owner)
     if status:
         stmt = stmt.where(Job.status == status)
     if kind:
@@ -109,6 +117,17 @@ def heartbeat(session: Session, job_id: str, worker_id: str, lease_seconds: floa
     )
     cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
     return bool(res.rowcount), bool(cancel)
+
+
+def assert_lease(session: Session, job_id: str, worker_id: str) -> None:
+    """Fence for a write: holds the job row (FOR UPDATE on Postgres; SQLite serialises writers)
+    until the caller's transaction commits, so a reclaim cannot slip in between check and write."""
+    stmt = select(Job.id).where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running",
+                                Job.lease_expires_at > utcnow())
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    if session.scalar(stmt) is None:
+        raise LeaseLost(f"job {job_id}: lease no longer held by {worker_id}")
 
 
 def set_progress(

@@ -21,8 +21,10 @@ def get(session: Session, target_id: str) -> Target | None:
     return session.get(Target, target_id)
 
 
-def list_targets(session: Session, *, limit: int, offset: int) -> list[Target]:
+def list_targets(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Target]:
     stmt = select(Target).order_by(Target.created_at).limit(limit).offset(offset)
+    if owner is not None:
+        stmt = stmt.where(Target.owner == owner)
     return list(session.scalars(stmt))
 
 
