@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.core.egress import EgressPolicy, PinnedTransport
+from app.core.egress import EgressPolicy
 from app.core.llm import LLMError, OpenAIChatClient
 from app.db.repositories import targets as repo
 from app.db.tables import Target
@@ -77,7 +77,7 @@ def make_client(settings: Settings, row: Target, *, concurrency: int | None = No
         max_concurrency=min(wanted, settings.target_max_concurrency),
         timeout=settings.target_timeout_seconds,
         default_params=row.default_params,
-        transport=PinnedTransport(policy(settings), field="base_url"),
+        egress=policy(settings),
         **overrides,
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from app.core.egress import EgressPolicy, PinnedTransport
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
 from app.core.llm.errors import BudgetExceeded, LLMError
 
@@ -35,7 +36,9 @@ class OpenAIChatClient:
         budget: Budget | None = None,
         default_params: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """With `egress`, every request is checked and sent to the address that was checked."""
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.max_retries = max_retries
@@ -48,6 +51,8 @@ class OpenAIChatClient:
         self._sem = asyncio.Semaphore(max_concurrency)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
+        if egress is not None and transport is None:
+            transport = PinnedTransport(egress, field="base_url", limits=limits)
         self._http = httpx.AsyncClient(
             headers=headers, timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=limits, transport=transport, follow_redirects=False,
