@@ -75,8 +75,8 @@ def audit(api: Api, target_id: str, spec: dict[str, Any]) -> httpx.Response:
 
 
 # D1: no server secret can leave through api_key_env or an echoed error body
-def test_no_server_env_value_can_be_named(api: Api) -> None:
-    os.environ.setdefault("SURFTURF_AUDITOR_API_KEY", "auditor-secret-value")
+def test_no_server_env_value_can_be_named(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SURFTURF_AUDITOR_API_KEY", "auditor-secret-value")
     refused = [name for name in sorted(os.environ)
                if target(api, "http://127.0.0.1:9", api_key_env=name).status_code == 422]
     assert refused == sorted(os.environ)
@@ -85,7 +85,8 @@ def test_no_server_env_value_can_be_named(api: Api) -> None:
     assert "auditor-secret-value" not in r.text
 
 
-def test_echoed_credentials_are_scrubbed_and_truncated(tmp_path: Path, monkeypatch) -> None:
+def test_echoed_credentials_are_scrubbed_and_truncated(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ST_TEST_TARGET_KEY", "env-held-secret-98765")
     echo = fake_target(lambda body, headers: JSONResponse(
         {"error": {"message": f"bad key {headers.get('authorization')} " + "x" * 5000}}, status_code=401))
