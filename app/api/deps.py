@@ -47,7 +47,5 @@ def require_write(request: Request, creds: Credentials) -> Principal:
     return _authenticate(request, creds, "write")
 
 
-ReadKey = Depends(require_read)
-WriteKey = Depends(require_write)
 Reader = Annotated[Principal, Depends(require_read)]
 Writer = Annotated[Principal, Depends(require_write)]

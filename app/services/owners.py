@@ -21,8 +21,7 @@ class Principal:
         return None if self.admin else self.owner
 
 
-SYSTEM = Principal("system", admin=True)  # workers and embedded CLI runs act for the resource's owner
-LOCAL = "local"  # owner of what the embedded CLI creates
+LOCAL = "local"  # owner of what the embedded CLI creates; workers pass who=None (no check)
 
 
 def visible(row: R | None, who: Principal | None, what: str, ref: str) -> R:
