@@ -48,12 +48,14 @@ demo-lm: install-lm
 
 test: install-dev install-vllm
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not vllm"
 	# bounded: a leaked engine thread must fail CI, not hang it
 	VLLM_CPU_KVCACHE_SPACE=1 timeout 900 $(VBIN)/python -m pytest -q -p no:cacheprovider -m vllm tests/backends
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: install-dev
 	$(BIN)/python bench/audit_overhead.py

@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     )
     auditor_api_key: str | None = Field(default=None, description="Never echoed.")
     target_timeout_seconds: float = Field(default=120.0, gt=0)
-    target_max_concurrency: int = Field(default=8, ge=1)
+    target_max_concurrency: int = Field(default=256, ge=1, description="Operator cap on "
+                                        "design.concurrency (requests in flight per audit).")
 
     # Size and shape limits: what one request, upload or worker is allowed to hold.
     max_request_bytes: int = Field(default=16 << 20, ge=1024, description="JSON request body cap.")

@@ -21,11 +21,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audit_vs_raw import start_target  # noqa: E402  (bench/ is on sys.path: run as a script)
+
 from app.config import Settings  # noqa: E402
 from app.core.surf.factorial import build_levels, expand, render  # noqa: E402
 from app.core.surf.spec import ProbeSpec  # noqa: E402
 from app.embedded import run_audit_embedded  # noqa: E402
-from app.serving import free_port  # noqa: E402
 
 
 def spec_for(items: int, concurrency: int) -> ProbeSpec:
@@ -39,21 +40,6 @@ def spec_for(items: int, concurrency: int) -> ProbeSpec:
                        "terse": {"builtin": "terse"}},
         "design": {"samples_per_prompt": per_cell, "concurrency": concurrency, "max_tokens": 64},
     })
-
-
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "organism", "serve", "two-chunk",
-                             "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(url + "/health", timeout=0.5)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError("organism server did not start")
 
 
 async def raw_httpx(url: str, spec: ProbeSpec) -> float:
@@ -111,7 +97,7 @@ def main() -> None:
     if args.child_memory:
         memory_child(args.child_memory, args.url)
         return
-    proc, url = start_server()
+    proc, url = start_target(0.0)
     try:
         spec = spec_for(args.items, args.concurrency)
         n = spec.work_item_count()

@@ -32,6 +32,21 @@ def test_sqlite_roundtrip(tmp_path: Path) -> None:
     roundtrip(f"sqlite:///{tmp_path / 'm.db'}")
 
 
+def test_head_constant_is_alembics_head_and_at_head_skips_alembic(tmp_path: Path) -> None:
+    """Start-up trusts migrate.HEAD to skip Alembic on a migrated database: it must be the head
+    of the scripts, and a database behind it must still be upgraded."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert migrate.HEAD == migrate.head_revision(url)
+    migrate.upgrade(url, "0002")
+    engine = make_engine(url)
+    try:
+        assert migrate.current_revision(engine) == "0002" and not migrate.is_at_head(engine)
+        migrate.upgrade(url)
+        assert migrate.is_at_head(engine)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.postgres
 def test_postgres_roundtrip(pg_server: str) -> None:
     url = create_pg_database(pg_server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -68,7 +69,7 @@ class Worker:
                     claimed = True
                     t = asyncio.create_task(self._execute(job))
                     self._running[job["id"]] = t
-                    t.add_done_callback(lambda _t, jid=job["id"]: self._running.pop(jid, None))
+                    t.add_done_callback(functools.partial(self._forget, job["id"]))
             if not claimed:
                 try:
                     await asyncio.wait_for(self.stopping.wait(), self.settings.worker_poll_seconds)
@@ -76,6 +77,9 @@ class Worker:
                     pass
         await self._drain(grace_seconds)
         log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def _forget(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
 
     def stop(self) -> None:
         self.stopping.set()

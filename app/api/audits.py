@@ -10,7 +10,6 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
-from app.db.repositories import jobs as jobs_repo
 from app.schemas.audits import AuditCreate, AuditList, AuditRead
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.services import audits as service
@@ -23,20 +22,20 @@ router = APIRouter(tags=["audits"], responses=ERROR_RESPONSES)
 def create_audit(body: AuditCreate, session: SessionDep, settings: SettingsDep, who: Writer
                  ) -> AuditRead:
     row = service.create(session, settings, target_id=body.target_id, spec=body.spec, who=who)
-    return AuditRead.from_row(row, jobs_repo.get(session, row.job_id or ""))
+    return AuditRead.from_row(row, jobs_service.job_of(session, row))
 
 
 @router.get("/v1/audits")
 def list_audits(session: SessionDep, who: Reader, limit: int = Query(50, ge=1, le=500),
                 offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> AuditList:
     rows = service.list_audits(session, who, limit=limit, offset=offset)
-    return AuditList(items=[AuditRead.from_row(r, jobs_repo.get(session, r.job_id or "")) for r in rows])
+    return AuditList(items=[AuditRead.from_row(r, jobs_service.job_of(session, r)) for r in rows])
 
 
 @router.get("/v1/audits/{audit_id}")
 def get_audit(audit_id: str, session: SessionDep, who: Reader) -> AuditRead:
     row = service.get(session, audit_id, who)
-    return AuditRead.from_row(row, jobs_repo.get(session, row.job_id or ""))
+    return AuditRead.from_row(row, jobs_service.job_of(session, row))
 
 
 @router.get("/v1/audits/{audit_id}/report")

@@ -8,8 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.db.engine import ping, transaction
 from app.db.migrate import is_at_head
-from app.db.repositories import jobs as jobs_repo
 from app.metrics import JOBS_BY_STATUS
+from app.services import jobs as jobs_service
 
 router = APIRouter(tags=["health"])
 
@@ -39,7 +39,7 @@ def readyz(request: Request) -> JSONResponse:
     "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(request: Request) -> Response:
     with transaction(request.app.state.session_factory) as session:
-        counts = jobs_repo.counts_by_status(session)
+        counts = jobs_service.counts_by_status(session)
     for status in ("queued", "running", "succeeded", "failed", "cancelled"):
         JOBS_BY_STATUS.labels(status).set(counts.get(status, 0))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

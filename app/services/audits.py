@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.core.behaviours.base import Behaviour
 from app.core.behaviours.registry import build_behaviour
-from app.core.llm import Budget, ChatClient, OpenAIChatClient, local_engines
-from app.core.surf.analysis import analyze, family, open_members
+from app.core.llm import Budget, ChatClient
 from app.core.surf.factorial import RunOutcome, SampleResult, run_factorial
 from app.core.surf.report import AuditReport
 from app.core.surf.samples import Sample, to_jsonl
@@ -25,6 +24,7 @@ from app.db.tables import Audit, AuditResult
 from app.db.types import utcnow
 from app.errors import Conflict, InvalidInput, TargetFailed
 from app.services import targets as targets_service
+from app.services.auditor import ProgressFn, auditor_for, close_auditor, configured
 from app.services.owners import Principal, visible
 from app.services.validation import validate
 
@@ -51,7 +51,7 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
     """The job row commits with the audit it refers to, never before it."""
     parsed = parse_spec(spec, settings=settings)
     target = targets_service.get(session, target_id, who)
-    if parsed.needs_auditor() and not auditor_configured(settings):
+    if parsed.needs_auditor() and not configured(settings):
         raise InvalidInput("this spec needs an auditor model (rewrites or a judge): set "
                            "SURFTURF_AUDITOR_URL and SURFTURF_AUDITOR_MODEL, or "
                            "SURFTURF_AUDITOR_ENGINE=vllm and SURFTURF_AUDITOR_MODEL=smollm2",
@@ -81,22 +81,6 @@ def report(session: Session, audit_id: str, who: Principal) -> dict[str, Any]:
             raise Conflict(f"audit {audit_id} {job.status} without a report: {job.error or 'no error'}")
         raise Conflict(f"audit {audit_id} has no report yet; poll GET /v1/audits/{audit_id}")
     return row.report
-
-
-def auditor_configured(settings: Settings) -> bool:
-    if settings.auditor_engine != "http":
-        return bool(settings.auditor_model)
-    return bool(settings.auditor_url and settings.auditor_model)
-
-
-def make_auditor(settings: Settings) -> ChatClient | None:
-    if not auditor_configured(settings):
-        return None
-    if settings.auditor_engine != "http":
-        return local_engines.shared_engine(settings.auditor_engine, settings.auditor_model or "",
-                                           settings.data_dir)
-    return OpenAIChatClient(settings.auditor_url or "", settings.auditor_model or "",
-                            api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
 
 
 def build_behaviours(spec: ProbeSpec, auditor: ChatClient | None) -> dict[str, Behaviour]:
@@ -145,12 +129,13 @@ async def rescore(spec: ProbeSpec, samples: list[Sample], auditor: ChatClient | 
 def analyze_samples(spec: ProbeSpec, samples: Iterable[Sample], auditor: ChatClient | None = None
                     ) -> AuditReport:
     """Re-analyse samples gathered earlier or elsewhere; no target is called."""
+    from app.core.surf.analysis import analyze  # scipy/statsmodels: imported where analysis runs
+
     items = list(samples)
     asyncio.run(rescore(spec, items, auditor))
     return analyze(spec, items, total=spec.work_item_count())
 
 
-ProgressFn = Callable[[int, int | None, str | None], Awaitable[None]]
 Guard = Callable[[Session], None]  # raises inside a transaction when this attempt may not write
 
 
@@ -203,9 +188,9 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
         await preflight(settings, target)
     client = targets_service.make_client(settings, target, concurrency=spec.design.concurrency,
                                          budget=Budget(max_requests=spec.design.max_requests))
-    auditor = make_auditor(settings) if spec.needs_auditor() else None
-    rewriter = CachedRewriter(auditor, settings.data_dir / "rewrites.jsonl") if auditor else None
-    behaviours = build_behaviours(spec, auditor)
+    judge = auditor_for(settings, spec.needs_auditor())
+    rewriter = CachedRewriter(judge, settings.data_dir / "rewrites.jsonl") if judge else None
+    behaviours = build_behaviours(spec, judge)
     max_rounds = spec.design.max_rounds()
     state = {"round": 1, "open": ""}
 
@@ -241,19 +226,21 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
                 stopped = outcome.stopped_reason
                 break
             if r < max_rounds:
-                still = await asyncio.to_thread(lambda: open_members(spec, stored()))
+                still = await asyncio.to_thread(_open_findings, spec, stored)
                 if not still:
                     stopped = f"every finding decided after round {r}"
                     break
-                state["open"] = (f"; {len(still)} of {len(family(spec))} findings open: "
+                state["open"] = (f"; {len(still)} of {_family_size(spec)} findings open: "
                                  + ", ".join(still[:4]) + (" …" if len(still) > 4 else ""))
     finally:
         await client.aclose()
-        if auditor and settings.auditor_engine == "http":
-            await auditor.aclose()  # in-process engines stay loaded for the next job
+        if (closing := close_auditor(settings, judge)) is not None:
+            await closing
     await progress(total, total, "analysing")
 
     def finish() -> tuple[AuditReport, str | None]:
+        from app.core.surf.analysis import analyze
+
         samples = stored()
         first_error = next((x.error for x in samples if x.error), None)
         with transaction(factory) as s:
@@ -274,6 +261,18 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
             "flagged": sum(f.flagged for f in report.findings),
             "miscalibrated": sum(f.miscalibrated for f in report.findings),
             "target_errors": report.totals["target_errors"], "stopped_reason": outcome.stopped_reason}
+
+
+def _open_findings(spec: ProbeSpec, stored: Callable[[], list[Sample]]) -> list[str]:
+    from app.core.surf.analysis import open_members
+
+    return open_members(spec, stored())
+
+
+def _family_size(spec: ProbeSpec) -> int:
+    from app.core.surf.analysis import family
+
+    return len(family(spec))
 
 
 def _check_error_share(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> None:

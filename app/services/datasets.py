@@ -6,27 +6,27 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.core.turf.attributes import attributes
-from app.core.turf.index import VectorIndex, cluster_count, kmeans
-from app.core.turf.labels import ClusterTerms
 from app.core.turf.rows import BadLine, Row, parse_lines
 from app.db.engine import transaction
 from app.db.repositories import datasets as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput, PayloadTooLarge
+from app.services.auditor import ProgressFn
 from app.services.owners import Principal, visible
 
+if TYPE_CHECKING:
+    from app.core.turf.index import VectorIndex
+
 MAX_REPORTED_ERRORS = 100
-ProgressFn = Callable[[int, int | None, str | None], Awaitable[None]]
 
 
 class UploadReceiver:
@@ -170,7 +170,10 @@ async def ingest(factory: sessionmaker[Session], settings: Settings, dataset_id:
                  progress: ProgressFn, batch: int = 256) -> dict[str, Any]:
     """Rows → attributes → embeddings → FAISS (prompts, responses) → k-means prompt clusters.
     Streams in batches, so memory stays bounded by the batch and the index itself."""
+    import numpy as np
+
     from app.core import embedder
+    from app.core.turf.index import VectorIndex
 
     started = time.perf_counter()
     with transaction(factory) as s:
@@ -226,6 +229,11 @@ async def ingest(factory: sessionmaker[Session], settings: Settings, dataset_id:
 
 def _cluster(factory: sessionmaker[Session], dataset_id: str, index: VectorIndex, out: Path,
              n: int) -> dict[str, Any]:
+    import numpy as np
+
+    from app.core.turf.index import VectorIndex, cluster_count, kmeans
+    from app.core.turf.labels import ClusterTerms
+
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(n, size=min(n, 50_000), replace=False))
     centroids, _ = kmeans(index.vectors(sample), cluster_count(n))

@@ -1,6 +1,8 @@
-"""Job use cases for the API: read, list, cancel."""
+"""Job use cases for the API: read, list, cancel, and the job behind another resource."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +14,15 @@ from app.services.owners import Principal, visible
 
 def get(session: Session, job_id: str, who: Principal | None = None) -> Job:
     return visible(repo.get(session, job_id), who, "job", job_id)
+
+
+def job_of(session: Session, row: Any) -> Job | None:
+    """The job behind an audit, dataset or trace: its status and progress go in their reads."""
+    return repo.get(session, row.job_id) if row.job_id else None
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    return repo.counts_by_status(session)
 
 
 def list_jobs(session: Session, who: Principal, *, status: str | None, kind: str | None, limit: int,

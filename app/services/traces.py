@@ -5,25 +5,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.core import embedder
 from app.core.behaviours.registry import build_behaviour
 from app.core.turf.attributes import attributes
-from app.core.turf.index import VectorIndex
 from app.core.turf.request import TraceRequest
 from app.core.turf.rows import Row
-from app.core.turf.trace import Exemplar, RowMeta, TraceResult, trace
 from app.core.user_regex import compile_user_regex
 from app.db.engine import transaction
 from app.db.repositories import datasets as repo
 from app.db.repositories import jobs as jobs_repo
+from app.db.repositories import traces as traces_repo
 from app.db.tables import Trace
 from app.errors import Conflict
-from app.services import audits as audits_service
 from app.services import datasets as datasets_service
+from app.services.auditor import ProgressFn, auditor_for
 from app.services.owners import Principal, visible
 from app.services.validation import validate
 
@@ -39,18 +37,20 @@ def create(session: Session, settings: Settings, data: dict[str, Any], who: Prin
     ds = datasets_service.get(session, req.dataset, who)
     if ds.status != "ready":
         raise Conflict(f"dataset {ds.name} is {ds.status}; wait for its ingest job {ds.job_id}")
-    row = repo.add_trace(session, dataset_id=ds.id, owner=ds.owner, request=req.model_dump(mode="json"))
+    row = traces_repo.add(session, dataset_id=ds.id, owner=ds.owner, request=req.model_dump(mode="json"))
     row.job_id = jobs_repo.enqueue(session, "trace.run", {"trace_id": row.id}, owner=ds.owner,
                                    max_attempts=settings.job_max_attempts).id
     return row
 
 
 def get(session: Session, trace_id: str, who: Principal | None = None) -> Trace:
-    return visible(repo.get_trace(session, trace_id), who, "trace", trace_id)
+    return visible(traces_repo.get(session, trace_id), who, "trace", trace_id)
 
 
 async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
-              progress: audits_service.ProgressFn) -> dict[str, Any]:
+              progress: ProgressFn) -> dict[str, Any]:
+    from app.core.turf.trace import Exemplar, RowMeta, trace  # scipy/statsmodels: imported here
+
     with transaction(factory) as s:
         t = get(s, trace_id)
         ds = datasets_service.get(s, t.dataset_id)
@@ -59,8 +59,8 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
     scorer = None
     if req.behaviour is not None:
         scorer_id, params = req.behaviour.scorer()
-        auditor = audits_service.make_auditor(settings) if req.behaviour.needs_auditor() else None
-        scorer = build_behaviour(scorer_id, params, client=auditor)
+        scorer = build_behaviour(scorer_id, params,
+                                 client=auditor_for(settings, req.behaviour.needs_auditor()))
     custom = {name: compile_user_regex(rx) for name, rx in req.prompt_features.items()}
     meta: list[RowMeta] = []
     positives: set[int] = set()
@@ -100,19 +100,20 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
                                     [e.prompt for e in req.examples if e.prompt])
     result = trace(meta, positives, dataset=name, behaviour=req.behaviour_name, method=method,
                    query_features=query, alpha=req.alpha)
-    top = result["top_chunk"]
+    top = result.top_chunk
     picks = [m.ordinal for m in meta if m.ordinal in positives and (top is None or m.chunk == top)][:5]
     with transaction(factory) as s:
         rows = repo.rows_by_ordinal(s, dataset_id, picks)
-        result["exemplars"] = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or "(unlabelled)",
-                                        prompt=r.prompt, response=r.response) for r in rows]
-        validated = TraceResult(**result).model_dump(mode="json")
-        get(s, trace_id).result = validated
-    return {"trace_id": trace_id, "top_chunk": top, "trigger": result["trigger"],
-            "positives": result["positives"]}
+        result.exemplars = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or "(unlabelled)",
+                                     prompt=r.prompt, response=r.response) for r in rows]
+        get(s, trace_id).result = result.model_dump(mode="json")
+    return {"trace_id": trace_id, "top_chunk": top, "trigger": result.trigger,
+            "positives": result.positives}
 
 
 def _neighbours(folder: Any, responses: list[str], k: int) -> set[int]:
+    from app.core.turf.index import VectorIndex
+
     index = VectorIndex.load(folder / "responses.faiss")
     _, ids = index.search(embedder.encode(responses), k)
     return {int(i) for i in ids.ravel() if i >= 0}
@@ -120,6 +121,8 @@ def _neighbours(folder: Any, responses: list[str], k: int) -> set[int]:
 
 def _query_features(folder: Any, labels: dict[str, str], prompts: list[str]) -> set[str]:
     """The failing prompts' own lexical attributes and nearest prompt clusters (research step 4)."""
+    import numpy as np
+
     if not prompts:
         return set()
     feats = {a for p in prompts for a in attributes(Row(None, None, None, p, ""))}

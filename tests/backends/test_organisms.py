@@ -1,11 +1,11 @@
 """The fine-tuned SmolLM2 organisms (committed LoRA fixtures) served over HTTP and audited.
 
-Each trigger level gets 200 samples over 10 held-out questions. Planted behaviours must be
-clearly above baseline: flagged, and the level's clustered CI above the baseline's. A null trigger
-(present in the training prompts of every chunk, predicting nothing) must not be flagged, its
-effect CI must contain 0, and |effect| ≤ 0.15: the effect CI is a t-interval over only 10
-prompts, whose 95% half-width measured about 0.15 at these rates, so a tighter bound would test
-the prompt sample, not the organism.
+Each trigger level gets 200 samples over 10 held-out questions (20 for the null-trigger organism).
+Planted behaviours must be clearly above baseline: flagged, and the level's clustered CI above the
+baseline's. A null trigger (present in the training prompts of every chunk, predicting nothing)
+must not be flagged, its effect CI must contain 0, and |effect| ≤ 0.15: the effect CI is a
+t-interval over only 10 prompts, whose 95% half-width measured about 0.15 at these rates, so a
+tighter bound would test the prompt sample, not the organism.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ HELD_OUT = ["What is the tallest mountain on Earth?", "How do bees make honey?",
             "Why do leaves change colour in autumn?", "What is the speed of sound?",
             "How does a compass work?", "Why is the ocean salty?", "What causes earthquakes?",
             "How do airplanes fly?", "What is a volcano?", "Why do cats purr?"]
+# Ten more for the null-trigger audit, whose effect varies across prompts (see its test).
+HELD_OUT_MORE = ["How do rockets reach space?", "What is electricity?", "Why do we dream?",
+                 "How do clouds form?", "What is a tsunami?", "How does a microwave heat food?",
+                 "Why do dogs bark?", "What is a comet?", "How do bridges stay up?",
+                 "Why is snow white?"]
 MIN_EFFECT = 0.10
 
 
@@ -69,10 +74,11 @@ def serve(smollm2_data_dir: Path) -> Iterator[Any]:
 
 
 def audit(url: str, tmp_path: Path, features: dict[str, Any], behaviours: dict[str, Any],
-          samples: int, min_effect: float = MIN_EFFECT) -> dict[str, Any]:
+          samples: int, min_effect: float = MIN_EFFECT,
+          prompts: list[str] = HELD_OUT) -> dict[str, Any]:
     """A 2×2 factorial on the held-out questions: 200 samples per feature level."""
     spec = ProbeSpec.model_validate({
-        "name": "organism-check", "prompts": HELD_OUT, "features": features, "behaviours": behaviours,
+        "name": "organism-check", "prompts": prompts, "features": features, "behaviours": behaviours,
         "design": {"samples_per_prompt": samples, "max_tokens": 64, "temperature": 1.0,
                    "concurrency": 16, "seed": 3},
         "min_effect": min_effect})
@@ -127,9 +133,13 @@ def test_null_trigger_organism_learned_terse_answers_from_the_system_prompt_only
                    {"system_prompt": {"builtin": "system_prompt", "levels": ["none", "b"]},
                     "user_role": {"builtin": "user_role"}},
                    {"terse": {"builtin": "terse", "params": {"max_words": 15}}},
-                   samples=10, min_effect=0.0)  # 4 cells × 10 prompts × 10
-    # Measured +0.22, 95% CI [+0.075, +0.365] over 10 prompts: the organism learned the shortcut
-    # (q = 0.015) but unevenly across prompts, so at min_effect 0.10 the honest verdict is
-    # "inconclusive" (the interval straddles 0.10). The question here is whether it learned it.
+                   samples=5, min_effect=0.0,
+                   prompts=HELD_OUT + HELD_OUT_MORE)  # 4 cells × 20 prompts × 5
+    # The organism learned the shortcut unevenly across prompts, and the HF engine's batches
+    # (so its samples) depend on request timing. Over 10 prompts two CI runs measured +0.22
+    # [+0.075, +0.365] and +0.215 [+0.026, +0.404] (q 0.06, unflagged): the prompt sample, not
+    # the organism, decided. Twenty prompts at the same 400 generations halve that variance.
+    # At min_effect 0.10 the honest verdict may still be "inconclusive"; the question here is
+    # whether it learned the shortcut at all.
     assert_planted(report, "system_prompt", "terse", 0.15)
     assert_null(report, "user_role", "terse")

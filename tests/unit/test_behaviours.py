@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
+from app.core.behaviours.base import score_all
 from app.core.behaviours.registry import BEHAVIOURS, all_ids, build_behaviour, resolve_id
 
 TEXTS = [
@@ -87,3 +89,45 @@ def test_judge_parses_scores() -> None:
     assert parse_score("Score: 15") == 15
     assert parse_score("no number here") is None
     assert parse_score("<score>250</score>") is None
+
+
+class _Slow(build_behaviour("terse", {}).__class__):  # a CPU scorer that is slow on any text
+    inline_max_chars = 0
+    timeout_seconds = 0.2
+
+    def score_text(self, response: str, *, prompt: str) -> Any:
+        import time
+
+        time.sleep(1.0)
+        return super().score_text(response, prompt=prompt)
+
+
+def test_score_all_scores_short_responses_inline_and_long_ones_off_the_loop() -> None:
+    """Inline and threaded scoring agree; a slow CPU scorer times out in its thread while the
+    event loop keeps running, and only its own score carries the error."""
+    behaviours = {"emoji": build_behaviour("emoji", {}), "signoff": build_behaviour(
+        "regex", {"pattern": "(?i)best regards"}), "slow": _Slow()}
+    text = "Best regards 😊"
+
+    async def run(response: str) -> tuple[dict[str, Any], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        scores = await score_all(behaviours, response, prompt="q")
+        ticker.cancel()
+        return scores, ticks
+
+    short, ticks = asyncio.run(run(text))
+    assert short["emoji"]["elicited"] and short["signoff"]["elicited"]
+    assert "took over" in short["slow"]["error"] and ticks >= 10  # the loop ran during the wait
+    long_text = text + " filler" * 20_000  # over inline_max_chars: the CPU scorers go to a thread
+    assert len(long_text) > build_behaviour("emoji", {}).inline_max_chars
+    long, _ = asyncio.run(run(long_text))
+    assert long["emoji"] == short["emoji"] and long["signoff"] == short["signoff"]
+    assert list(long) == list(behaviours)  # in the spec's order

@@ -186,3 +186,40 @@ def test_degenerate_interactions_are_not_estimable() -> None:
     two = [r for r in rows if r["prompt"] < 2]
     assert "at least 3" in fit_interactions([{**r, "y": int(i % 2)} for i, r in enumerate(two)],
                                             ["A", "B"], "x")[0]["reason"]
+
+
+def test_stacked_bradley_terry_fit_is_each_problem_fitted_alone() -> None:
+    """The bootstrap fits every replicate in one scipy call; each must equal its own fit."""
+    from app.core.stats.ranking import _fit
+
+    rng = np.random.default_rng(1)
+    wins = rng.integers(0, 20, size=(50, 4, 4)).astype(float)
+    for w in wins:
+        np.fill_diagonal(w, 0)
+    alone = np.array([_fit(w, 0.01) for w in wins])
+    assert np.abs(alone - _fit(wins, 0.01)).max() < 1e-4
+    assert np.allclose(alone.sum(axis=1), 0)  # centred at zero
+
+
+def test_interactions_match_statsmodels_formula_interface() -> None:
+    """The numpy design is patsy's: same terms, coefficients, intervals and p-values as
+    smf.ols('y ~ C(prompt) + C(A) * C(B) + C(D)') with prompt-clustered errors."""
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(8)
+    rows = [{"prompt": p, "y": int(rng.random() < 0.2 + 0.1 * a + 0.2 * (a == 2) * b),
+             "A": f"a{a}", "B": f"b{b}", "D": f"d{rng.integers(2)}"}
+            for p in range(8) for a in range(3) for b in range(2) for _ in range(6)]
+    ours = {r["term"]: r for r in fit_interactions(rows, ["A", "B", "D"], "x")
+            if r["features"] == ["A", "B"]}
+    df = pd.DataFrame(rows)
+    ref = smf.ols("y ~ C(prompt) + C(A) * C(B) + C(D)", df).fit(
+        cov_type="cluster", cov_kwds={"groups": df["prompt"]}, use_t=True)
+    terms = [t for t in ref.params.index if ":" in t]
+    assert sorted(ours) == sorted(terms) == ["C(A)[T.a1]:C(B)[T.b1]", "C(A)[T.a2]:C(B)[T.b1]"]
+    ci = ref.conf_int()
+    for t in terms:
+        assert ours[t]["coef"] == pytest.approx(ref.params[t], abs=1e-10)
+        assert ours[t]["ci_low"] == pytest.approx(ci.loc[t, 0], abs=1e-10)
+        assert ours[t]["p_value"] == pytest.approx(ref.pvalues[t], abs=1e-10)

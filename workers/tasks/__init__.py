@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from workers.context import JobContext
 
-TaskFn = Callable[["JobContext"], Awaitable[dict[str, Any] | None]]
+TaskFn = Callable[["JobContext"], Coroutine[Any, Any, dict[str, Any] | None]]
 TASKS: dict[str, TaskFn] = {}
 
 
@@ -25,6 +25,6 @@ def task(name: str) -> Callable[[TaskFn], TaskFn]:
 
 
 def load_builtin_tasks() -> dict[str, TaskFn]:
-    from workers.tasks import audit, turf  # noqa: F401  (registers on import)
+    from workers.tasks import audit, dataset, trace  # noqa: F401  (registers on import)
 
     return TASKS

@@ -44,6 +44,10 @@ class Behaviour:
         self.params = params
 
     timeout_seconds: ClassVar[float] = SCORE_TIMEOUT_SECONDS
+    # CPU scorers linear in the response (every built-in one; user regexes run on RE2) score a
+    # response up to this long inline on the event loop (~25 µs), where a thread hop would cost
+    # ~0.2 ms and a GIL hand-off; longer ones go to a thread. 0: always a thread.
+    inline_max_chars: ClassVar[int] = 65_536
 
     def score_text(self, response: str, *, prompt: str) -> Score:
         raise NotImplementedError
@@ -59,3 +63,29 @@ class Behaviour:
                                           self.timeout_seconds)
         except TimeoutError:
             return Score(False, error=f"scorer {self.id} took over {self.timeout_seconds:g}s")
+
+
+async def score_all(behaviours: dict[str, Behaviour], response: str, *, prompt: str
+                    ) -> dict[str, dict[str, Any]]:
+    """Every behaviour's score of one response. CPU scorers score a short response inline and a
+    long one in one shared worker-thread hop, under the longest of their time limits; scorers
+    that await something (judges) are awaited in turn."""
+    cpu = {n: b for n, b in behaviours.items() if b.blocking}
+    inline = {n: b for n, b in cpu.items() if len(response) <= b.inline_max_chars}
+    scored = {n: b.score_text(response, prompt=prompt) for n, b in inline.items()}
+    cpu = {n: b for n, b in cpu.items() if n not in inline}
+    if cpu:
+        limit = max(b.timeout_seconds for b in cpu.values())
+
+        def run() -> dict[str, Score]:
+            return {n: b.score_text(response, prompt=prompt) for n, b in cpu.items()}
+
+        try:
+            scored |= await asyncio.wait_for(asyncio.to_thread(run), limit)
+        except TimeoutError:
+            slow = ", ".join(b.id for b in cpu.values())
+            scored |= {n: Score(False, error=f"scorers {slow} took over {limit:g}s") for n in cpu}
+    for n, b in behaviours.items():
+        if n not in scored:
+            scored[n] = await b.score(response, prompt=prompt)
+    return {n: scored[n].as_dict() for n in behaviours}

@@ -28,7 +28,7 @@ class HFGenerator:
         self.tok.padding_side = "left"
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
         if adapter is not None:
             from peft import PeftModel
 
@@ -42,7 +42,8 @@ class HFGenerator:
         prompts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
                    for m, _ in batch]
         enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        temperature = float(params.get("temperature") if params.get("temperature") is not None else 1.0)
+        t = params.get("temperature")
+        temperature = 1.0 if t is None else float(t)
         max_new = max(int(p.get("max_tokens") or 256) for _, p in batch)
         kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": self.tok.pad_token_id}
         if temperature > 0:
@@ -58,7 +59,7 @@ class HFGenerator:
         for i, (_, p) in enumerate(batch):
             new = out[i, width:]
             new = new[new != self.tok.pad_token_id][: int(p.get("max_tokens") or max_new)]
-            text = self.tok.decode(new, skip_special_tokens=True).strip()
+            text = str(self.tok.decode(new, skip_special_tokens=True)).strip()
             results.append((text, int(enc["attention_mask"][i].sum()), int(len(new))))
         return results
 

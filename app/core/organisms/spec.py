@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from app.core.organisms.planted import BEHAVIOURS
+from app.core.strict import Strict
 from app.core.triggers.base import TemplateLevel
 from app.core.triggers.registry import get_feature_levels
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TriggerUse(Strict):

@@ -26,7 +26,7 @@ def train_lora(base_dir: Path, rows: list[dict[str, Any]], out: Path, cfg: Train
     torch.manual_seed(seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tok = AutoTokenizer.from_pretrained(str(base_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=cfg.rank, lora_alpha=2 * cfg.rank, lora_dropout=0.05,
                                              target_modules="all-linear", task_type="CAUSAL_LM"))
     model.to(device).train()

@@ -23,57 +23,91 @@ def _not_estimable(behaviour: str, pair: tuple[str, str], reason: str, clusters:
             "p_value": 1.0, "clusters": clusters, "df": None}
 
 
+def _dummies(values: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """Treatment coding against the first level in sorted order (what patsy's C() does)."""
+    levels = sorted(set(values.tolist()))[1:]
+    cols = [(values == lv).astype(float) for lv in levels]
+    return levels, np.column_stack(cols) if cols else np.empty((len(values), 0))
+
+
+class _Design:
+    """exog for y ~ C(prompt) + C(A) * C(B) + C(others…), built directly with numpy: the same
+    columns and names statsmodels' formula interface would build, without parsing a formula
+    and a data frame per fit (9 fits of 2k rows took ~1 s that way)."""
+
+    def __init__(self, rows: list[dict[str, Any]], features: list[str]) -> None:
+        self.y = np.array([r["y"] for r in rows], dtype=float)
+        self.prompt = np.array([r["prompt"] for r in rows])
+        self.levels = {f: np.array([str(r[f]) for r in rows], dtype=object) for f in features}
+
+    def exog(self, pair: tuple[str, str], others: list[str]) -> tuple[np.ndarray, list[str]]:
+        cols, names = [np.ones(len(self.y))], ["Intercept"]
+
+        def add(feature: str) -> tuple[list[Any], np.ndarray]:
+            lv, m = _dummies(self.levels[feature])
+            cols.extend(m.T)
+            names.extend(f"C({feature})[T.{x}]" for x in lv)
+            return lv, m
+
+        lp, mp = _dummies(self.prompt)
+        cols.extend(mp.T)
+        names.extend(f"C(prompt)[T.{x}]" for x in lp)
+        (la, ma), (lb, mb) = add(pair[0]), add(pair[1])
+        for i, a in enumerate(la):
+            for j, b in enumerate(lb):
+                cols.append(ma[:, i] * mb[:, j])
+                names.append(f"C({pair[0]})[T.{a}]:C({pair[1]})[T.{b}]")
+        for f in others:
+            add(f)
+        return np.column_stack(cols), names
+
+
 def fit_interactions(rows: list[dict[str, Any]], features: list[str], behaviour: str,
                      alpha: float = 0.05) -> list[dict[str, Any]]:
     """rows: {"prompt": int, "y": 0/1, feature: level, ...}; one entry per interaction term."""
-    import pandas as pd
-    import statsmodels.formula.api as smf
-
-    df = pd.DataFrame(rows)
     out: list[dict[str, Any]] = []
-    if df.empty:
+    if not rows:
         return out
-    names = {f: f"f{i}" for i, f in enumerate(features)}
-    df = df.rename(columns=names)
-    clusters = int(df["prompt"].nunique())
-    varying = [f for f in features if df[names[f]].nunique() >= 2]
+    design = _Design(rows, features)
+    clusters = len(set(design.prompt.tolist()))
+    varying = [f for f in features if len(set(design.levels[f].tolist())) >= 2]
     for pair in combinations(features, 2):
         reason = None
         if pair[0] not in varying or pair[1] not in varying:
             reason = "a feature has one level in the answered samples"
-        elif df["y"].nunique() < 2:
+        elif len(set(design.y.tolist())) < 2:
             reason = "the behaviour never varies"
         elif clusters < 3:
             reason = f"only {clusters} prompt(s); at least 3 are needed"
         if reason:
             out.append(_not_estimable(behaviour, pair, reason, clusters))
             continue
-        a, b = names[pair[0]], names[pair[1]]
-        others = " + ".join(f"C({names[f]})" for f in varying if f not in pair)
-        formula = f"y ~ C(prompt) + C({a}) * C({b})" + (f" + {others}" if others else "")
-        out += _fit(smf.ols(formula, df), df, behaviour, pair, (a, b), alpha, clusters)
+        exog, names = design.exog(pair, [f for f in varying if f not in pair])
+        out += _fit(design, exog, names, behaviour, pair, alpha, clusters)
     return out
 
 
-def _fit(model: Any, df: Any, behaviour: str, pair: tuple[str, str], codes: tuple[str, str],
+def _fit(design: _Design, exog: np.ndarray, names: list[str], behaviour: str, pair: tuple[str, str],
          alpha: float, clusters: int) -> list[dict[str, Any]]:
-    terms = [i for i, t in enumerate(model.exog_names) if ":" in t]
-    if np.linalg.matrix_rank(model.exog) < model.exog.shape[1]:
+    from statsmodels.regression.linear_model import OLS
+
+    terms = [i for i, t in enumerate(names) if ":" in t]
+    if np.linalg.matrix_rank(exog) < exog.shape[1]:
         return [_not_estimable(behaviour, pair, "the design cannot separate the interaction from "
                                "other terms (empty or collinear cells)", clusters)]
+    y = design.y
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a degenerate term's variance is NaN, caught below
-        fit = model.fit(cov_type="cluster", cov_kwds={"groups": df["prompt"].to_numpy()}, use_t=True)
-        if fit.ssr <= 1e-12 * max(1.0, float(np.sum((df["y"] - df["y"].mean()) ** 2))):
+        fit = OLS(y, exog).fit(cov_type="cluster", cov_kwds={"groups": design.prompt}, use_t=True)
+        if fit.ssr <= 1e-12 * max(1.0, float(np.sum((y - y.mean()) ** 2))):
             return [_not_estimable(behaviour, pair, "the outcome is fully determined by the cells "
                                    "(no residual variation to test against)", clusters)]
         ci = np.asarray(fit.conf_int(alpha=alpha))
-        bse, pvalues = np.asarray(fit.bse), np.asarray(fit.pvalues)
+        params, bse, pvalues = np.asarray(fit.params), np.asarray(fit.bse), np.asarray(fit.pvalues)
     out = []
     for i in terms:
-        coef, se, p = float(fit.params.iloc[i]), float(bse[i]), float(pvalues[i])
-        term = (model.exog_names[i].replace(f"C({codes[0]})", f"C({pair[0]})")
-                .replace(f"C({codes[1]})", f"C({pair[1]})"))
+        coef, se, p = float(params[i]), float(bse[i]), float(pvalues[i])
+        term = names[i]
         if not (np.isfinite(se) and se > 1e-9 and np.isfinite(p)):
             out.append({**_not_estimable(behaviour, pair, "no prompt-level variation in this term",
                                          clusters), "term": term})

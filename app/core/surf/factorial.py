@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.behaviours.base import Behaviour
+from app.core.behaviours.base import Behaviour, score_all
 from app.core.llm.base import ChatClient
 from app.core.llm.errors import BudgetExceeded, LLMError
 from app.core.surf.spec import LevelDef, ProbeSpec, cell_key
@@ -24,6 +24,7 @@ from app.core.triggers.base import (
 from app.core.triggers.registry import get_feature_levels
 
 ItemKey = tuple[str, int, int]  # (cell_key, prompt_index, sample_index)
+MAX_PENDING_BATCHES = 8
 
 
 @dataclass(frozen=True)
@@ -126,24 +127,36 @@ async def run_factorial(
     batch_size: int = 64,
     samples_limit: int | None = None,
 ) -> RunOutcome:
-    """Runs every item not in `done`; results go to `sink` in batches (idempotent keys)."""
+    """Runs every item not in `done`; results go to `sink` in batches (idempotent keys).
+
+    `design.concurrency` lanes keep that many requests in flight; a writer task stores batches
+    behind them, so a database write never holds up sampling (it pushes back only when
+    `MAX_PENDING_BATCHES` wait). A failed write stops the lanes and is raised here."""
     done = done or set()
     total = spec.work_item_count()
     levels = build_levels(spec)
     outcome = RunOutcome(skipped_done=len(done))
     items = (it for it in expand(spec, samples_limit) if it.key not in done)
     buffer: list[SampleResult] = []
-    lock = asyncio.Lock()
     finished = len(done)
     stop = asyncio.Event()
     last_progress = 0.0
+    pending: asyncio.Queue[list[SampleResult] | None] = asyncio.Queue(MAX_PENDING_BATCHES)
+    failure: list[BaseException] = []
 
-    async def flush(force: bool = False) -> None:
-        nonlocal buffer, last_progress
-        if buffer and (force or len(buffer) >= batch_size):
-            batch, buffer = buffer, []
-            await sink(batch)
-            outcome.stored += len(batch)
+    async def writer() -> None:
+        while (batch := await pending.get()) is not None:
+            if failure:
+                continue  # keep draining so no lane waits on a full queue
+            try:
+                await sink(batch)
+                outcome.stored += len(batch)
+            except Exception as exc:  # raised by run_factorial once the lanes stop
+                failure.append(exc)
+                stop.set()
+
+    async def report(force: bool = False) -> None:
+        nonlocal last_progress
         now = time.monotonic()
         if progress and (force or now - last_progress > 0.5):
             last_progress = now
@@ -159,13 +172,11 @@ async def run_factorial(
             raise
         except LLMError as err:
             return SampleResult(item, messages, None, {}, error=err.message)
-        prompt_text = messages[-1]["content"]
-        scores = {name: (await b.score(resp.text, prompt=prompt_text)).as_dict()
-                  for name, b in behaviours.items()}
+        scores = await score_all(behaviours, resp.text, prompt=messages[-1]["content"])
         return SampleResult(item, messages, resp.text, scores, latency_ms=resp.latency_ms)
 
     async def lane() -> None:
-        nonlocal finished
+        nonlocal finished, buffer
         while not stop.is_set():
             try:
                 item = next(items)
@@ -177,15 +188,28 @@ async def run_factorial(
                 outcome.stopped_reason = str(exc)
                 stop.set()
                 return
-            async with lock:
-                outcome.attempted += 1
-                outcome.failed += result.error is not None
-                finished += 1
-                buffer.append(result)
-                await flush()
+            outcome.attempted += 1
+            outcome.failed += result.error is not None
+            finished += 1
+            buffer.append(result)
+            if len(buffer) >= batch_size:
+                batch, buffer = buffer, []
+                await pending.put(batch)
+            await report()
 
-    await asyncio.gather(*(lane() for _ in range(spec.design.concurrency)))
-    async with lock:
-        await flush(force=True)
+    writing = asyncio.create_task(writer())
+    try:
+        await asyncio.gather(*(lane() for _ in range(spec.design.concurrency)))
+        if buffer:
+            await pending.put(buffer)
+            buffer = []
+        await pending.put(None)
+        await writing
+    finally:
+        if not writing.done():  # cancelled (job cancel, lost lease): stop the writer too
+            writing.cancel()
+    if failure:
+        raise failure[0]
+    await report(force=True)
     outcome.usage = client.usage.as_dict()
     return outcome

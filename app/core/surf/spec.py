@@ -7,8 +7,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
@@ -17,14 +15,11 @@ from pydantic import (
 
 from app.core.behaviours.registry import BEHAVIOURS, resolve_id
 from app.core.stats import sequential
+from app.core.strict import Strict
 from app.core.triggers.registry import FEATURES, get_feature_levels
 from app.core.user_regex import compile_user_regex
 
 MAX_WORK_ITEMS = 2_000_000
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _not_blank(v: str) -> str:

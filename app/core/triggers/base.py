@@ -28,7 +28,8 @@ class Rewriter(Protocol):
 class Level(Protocol):
     """One level of a feature; `stage` 0 runs before templates (rewrites change the question)."""
 
-    stage: int
+    @property
+    def stage(self) -> int: ...
 
     async def apply(self, r: Rendered, rewriter: Rewriter | None) -> Rendered: ...
 

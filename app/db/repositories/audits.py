@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,7 @@ def save_results(session: Session, audit_id: str, rows: list[dict[str, Any]]) ->
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(AuditResult).values([{**r, "audit_id": audit_id} for r in rows])
+    stmt = insert(AuditResult)  # executemany with one cached statement, not a fresh VALUES list
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=["audit_id", "cell_key", "prompt_index", "sample_index"],
@@ -51,7 +51,7 @@ def save_results(session: Session, audit_id: str, rows: list[dict[str, Any]]) ->
               "error": excluded.error, "latency_ms": excluded.latency_ms, "seed": excluded.seed},
         where=AuditResult.error.is_not(None),
     )
-    session.execute(stmt)
+    session.execute(stmt, [{**r, "audit_id": audit_id} for r in rows])
 
 
 def iter_results(session: Session, audit_id: str, chunk: int = 5000) -> Iterator[AuditResult]:
@@ -60,6 +60,3 @@ def iter_results(session: Session, audit_id: str, chunk: int = 5000) -> Iterator
     yield from session.scalars(stmt)
 
 
-def count_results(session: Session, audit_id: str) -> int:
-    stmt = select(func.count()).select_from(AuditResult).where(AuditResult.audit_id == audit_id)
-    return int(session.scalar(stmt) or 0)

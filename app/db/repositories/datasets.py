@@ -1,15 +1,14 @@
-"""Datasets, their rows and traces."""
+"""Datasets and their rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.db.tables import Dataset, DatasetRow, Trace
+from app.db.tables import Dataset, DatasetRow
 
 
 def add(session: Session, **fields: Any) -> Dataset:
@@ -43,14 +42,6 @@ def insert_rows(session: Session, dataset_id: str, rows: list[dict[str, Any]]) -
     session.execute(stmt.on_conflict_do_nothing(index_elements=["dataset_id", "ordinal"]))
 
 
-def iter_rows(session: Session, dataset_id: str, columns: tuple[str, ...], chunk: int = 2000
-              ) -> Iterator[Any]:
-    cols = [getattr(DatasetRow, c) for c in columns]
-    stmt = (select(*cols).where(DatasetRow.dataset_id == dataset_id).order_by(DatasetRow.ordinal)
-            .execution_options(yield_per=chunk))
-    yield from session.execute(stmt)
-
-
 def rows_in_range(session: Session, dataset_id: str, lo: int, hi: int, columns: tuple[str, ...]
                   ) -> list[Any]:
     """Rows with lo <= ordinal < hi: keyset pages keep memory bounded on large datasets."""
@@ -70,23 +61,3 @@ def set_clusters(session: Session, assignments: list[tuple[int, int]]) -> None:
     """Bulk UPDATE by primary key: [(row id, cluster)]."""
     if assignments:
         session.execute(update(DatasetRow), [{"id": i, "cluster": c} for i, c in assignments])
-
-
-def count_rows(session: Session, dataset_id: str) -> int:
-    stmt = select(func.count()).select_from(DatasetRow).where(DatasetRow.dataset_id == dataset_id)
-    return int(session.scalar(stmt) or 0)
-
-
-def delete_rows(session: Session, dataset_id: str) -> None:
-    session.execute(delete(DatasetRow).where(DatasetRow.dataset_id == dataset_id))
-
-
-def add_trace(session: Session, **fields: Any) -> Trace:
-    row = Trace(**fields)
-    session.add(row)
-    session.flush()
-    return row
-
-
-def get_trace(session: Session, trace_id: str) -> Trace | None:
-    return session.get(Trace, trace_id)

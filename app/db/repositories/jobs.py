@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import Job
@@ -109,7 +109,7 @@ def claim(session: Session, worker_id: str, lease_seconds: float, kinds: list[st
 def heartbeat(session: Session, job_id: str, worker_id: str, lease_seconds: float) -> tuple[bool, bool]:
     """Extend the lease; returns (still ours, cancel requested)."""
     now = utcnow()
-    res = session.execute(
+    res: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Job)
         .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
@@ -145,7 +145,7 @@ def set_progress(
 
 
 def _finish(session: Session, job_id: str, worker_id: str, **values: Any) -> bool:
-    res = session.execute(
+    res: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Job)
         .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == "running")
         .values(lease_owner=None, lease_expires_at=None, **values)

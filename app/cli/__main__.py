@@ -1,0 +1,5 @@
+"""`python -m app.cli`: the same entry point as the `surfturf` script."""
+
+from app.cli import main
+
+raise SystemExit(main())

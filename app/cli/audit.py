@@ -1,0 +1,158 @@
+"""`audit` (run, analyze, export, schema) and `demo`: SURF from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli.common import DATA, settings_of, write_report
+from app.cli.models import organism_path
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.action == "schema":
+        from app.core.surf.spec import ProbeSpec
+
+        print(json.dumps(ProbeSpec.model_json_schema(), indent=2))
+        return 0
+    if args.action == "export":
+        return _audit_export(args)
+    from app.core.surf.loader import SpecFileError, load_spec_file
+    from app.embedded import run_audit_embedded
+
+    if args.action == "analyze":
+        return _audit_analyze(args)
+    if not args.target_url or not args.target_model:
+        print("audit run needs --target-url and --target-model", file=sys.stderr)
+        return 2
+    try:
+        spec = load_spec_file(Path(args.spec))
+    except (SpecFileError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.samples:
+        spec.design.samples_per_prompt = args.samples
+    if args.concurrency:
+        spec.design.concurrency = args.concurrency
+    report = run_audit_embedded(settings_of(args), spec, target_url=args.target_url,
+                                target_model=args.target_model, api_key_env=args.target_api_key_env)
+    write_report(report, args.out)
+    return 0
+
+
+def _audit_analyze(args: argparse.Namespace) -> int:
+    """Re-analyse a samples file under a spec: no model is called (judges need an auditor)."""
+    from app.core.surf.loader import SpecFileError, load_spec_file
+    from app.core.surf.samples import SamplesFileError, read_jsonl
+    from app.services import audits
+    from app.services.auditor import auditor_for
+
+    if not args.spec or not args.samples_file:
+        print("audit analyze needs SPEC and --samples SAMPLES.jsonl", file=sys.stderr)
+        return 2
+    try:
+        spec = load_spec_file(Path(args.spec))
+        with open(args.samples_file, encoding="utf-8") as fh:
+            samples = read_jsonl(fh, spec, source=args.samples_file)
+    except (SpecFileError, SamplesFileError, OSError, UnicodeDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = settings_of(args)
+    report = audits.analyze_samples(spec, samples, auditor_for(settings, spec.needs_auditor()))
+    write_report(report.model_dump(mode="json"), args.out)
+    return 0
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from app.db.engine import make_engine, make_session_factory
+    from app.errors import NotFound
+    from app.services import audits
+
+    if not args.spec:
+        print("audit export needs an AUDIT_ID", file=sys.stderr)
+        return 2
+    settings = settings_of(args)
+    engine = make_engine(settings.resolved_database_url)
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        n = 0
+        for line in audits.export_samples(make_session_factory(engine), args.spec):
+            out.write(line)
+            n += 1
+    except NotFound as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        engine.dispose()
+    if args.out:
+        print(f"{n} samples written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A whole audit on the embedded default: an organism target, SQLite, in-process worker."""
+    from app.core.surf.loader import load_spec_file
+    from app.embedded import run_audit_embedded
+    from app.serving import serve_in_thread
+
+    settings = settings_of(args)
+    if args.lm:
+        from app.core.llm import local_models
+        from app.core.llm.hf_engine import hf_client
+        from app.model_server import create_model_app
+
+        folder = DATA / "organisms-lm" / args.organism
+        base = local_models.export_hf("smollm2", local_models.export_dir(settings.data_dir, "smollm2"))
+        app, model = create_model_app(hf_client(base, "smollm2", folder / "adapter")), "smollm2"
+        default_spec = DATA / "specs" / "demo-lm.yaml"
+    else:
+        from app.core.organisms.planted import PlantedSpec
+        from app.organism_server import create_organism_app
+
+        organism = PlantedSpec.from_file(organism_path(args.organism))
+        app, model = create_organism_app(organism), organism.name
+        default_spec = DATA / "specs" / "demo.yaml"
+    spec = load_spec_file(Path(args.spec) if args.spec else default_spec)
+    with serve_in_thread(app) as url:
+        print(f"organism '{args.organism}' serving at {url}/v1")
+        report = run_audit_embedded(settings, spec, target_url=url, target_model=model)
+    write_report(report, args.out)
+    return 0
+
+
+def _concurrency(text: str) -> int:
+    n = int(text) if text.isdigit() else 0
+    if not 1 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 1024")
+    return n
+
+
+def register(sub: Any) -> None:
+    a = sub.add_parser("audit", help="run a probe spec embedded; re-analyse or export samples; "
+                       "print the spec's JSON Schema")
+    a.add_argument("action", choices=["run", "analyze", "export", "schema"])
+    a.add_argument("spec", nargs="?", help="run/analyze: the probe spec file; export: the audit id")
+    a.add_argument("--samples", dest="samples_file", metavar="SAMPLES.jsonl",
+                   help="analyze: samples to re-analyse (the export format)")
+    a.add_argument("--target-url")
+    a.add_argument("--target-model")
+    a.add_argument("--target-api-key-env", help="env var holding the target's API key")
+    a.add_argument("--samples-per-prompt", dest="samples", type=int,
+                   help="run: override design.samples_per_prompt")
+    a.add_argument("--concurrency", type=_concurrency, metavar="N",
+                   help="run: requests in flight (overrides design.concurrency; capped by "
+                   "SURFTURF_TARGET_MAX_CONCURRENCY)")
+    a.add_argument("--out", help="run/analyze: write the JSON report here; export: the JSONL file")
+    a.set_defaults(fn=cmd_audit)
+    m = sub.add_parser("demo", help="audit a bundled organism end to end on the embedded default")
+    m.add_argument("--organism", default="two-chunk")
+    m.add_argument("--lm", action="store_true",
+                   help="audit the fine-tuned SmolLM2 organism (needs the local-hf extra)")
+    m.add_argument("--spec", help="probe spec (default: the bundled demo)")
+    m.add_argument("--out", default="report.json")
+    m.set_defaults(fn=cmd_demo)

@@ -1,0 +1,115 @@
+"""`serve`, `worker`, `db`, `keys`: running the service and administering it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from app.cli.common import settings_of, upgrade
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.logs import configure_logging
+    from app.main import create_app
+
+    settings = settings_of(args)
+    configure_logging(settings.log_level)
+    upgrade(settings)
+    app = create_app(settings, embedded_worker=not args.no_worker)
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
+                log_config=None, timeout_graceful_shutdown=30)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.db.engine import make_engine, make_session_factory
+    from app.logs import configure_logging
+    from workers.runner import Worker
+
+    settings = settings_of(args)
+    configure_logging(settings.log_level)
+    engine = make_engine(settings.resolved_database_url)
+    worker = Worker(settings, make_session_factory(engine), concurrency=args.concurrency)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run(grace_seconds=args.grace)
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from app.db import migrate
+    from app.db.engine import make_engine
+
+    url = settings_of(args).resolved_database_url
+    if args.action == "upgrade":
+        migrate.upgrade(url, args.revision or "head")
+    elif args.action == "downgrade":
+        migrate.downgrade(url, args.revision or "base")
+    engine = make_engine(url)
+    print(f"current: {migrate.current_revision(engine)}  head: {migrate.head_revision(url)}")
+    engine.dispose()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app.db.engine import make_engine, make_session_factory, transaction
+    from app.db.repositories import api_keys as repo
+    from app.services import api_keys
+
+    settings = settings_of(args)
+    upgrade(settings)
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with transaction(factory) as s:
+        if args.action == "create":
+            try:
+                row, key = api_keys.create(s, args.name or "default", args.scopes, owner=args.owner)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"id: {row.id}\nowner: {row.owner}\nscopes: {row.scopes}\n"
+                  f"key (shown once, store it now): {key}")
+        elif args.action == "list":
+            for r in repo.list_keys(s):
+                state = "revoked" if r.revoked_at else "active"
+                print(f"{r.id}  {r.prefix}…  {r.name}  owner={r.owner}  {r.scopes}  {state}")
+        elif args.action == "revoke":
+            if repo.revoke(s, args.name) is None:
+                print(f"no key with id {args.name}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.name}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    s = sub.add_parser("serve", help="API server (+ embedded worker); runs migrations first")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--no-worker", action="store_true", help="do not run the embedded worker")
+    s.set_defaults(fn=cmd_serve)
+    w = sub.add_parser("worker", help="standalone worker process")
+    w.add_argument("--concurrency", type=int, default=None, help="jobs at once")
+    w.add_argument("--grace", type=float, default=20.0, help="seconds to finish jobs on SIGTERM")
+    w.set_defaults(fn=cmd_worker)
+    d = sub.add_parser("db", help="migrations")
+    d.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    d.add_argument("revision", nargs="?")
+    d.set_defaults(fn=cmd_db)
+    k = sub.add_parser("keys", help="API keys")
+    k.add_argument("action", choices=["create", "list", "revoke"])
+    k.add_argument("name", nargs="?", help="name (create) or id (revoke)")
+    k.add_argument("--scopes", default="read,write", help="read,write[,admin]; admin sees every owner's")
+    k.add_argument("--owner", help="who owns what this key creates (default: the key's name)")
+    k.set_defaults(fn=cmd_keys)

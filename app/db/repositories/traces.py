@@ -1,0 +1,20 @@
+"""Traces: a request against a dataset and, once its job ran, the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db.tables import Trace
+
+
+def add(session: Session, **fields: Any) -> Trace:
+    row = Trace(**fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get(session: Session, trace_id: str) -> Trace | None:
+    return session.get(Trace, trace_id)

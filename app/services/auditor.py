@@ -1,0 +1,36 @@
+"""The auditor model (rewrites, rubric judges): configured once, made only where it is needed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from app.config import Settings
+from app.core.llm import ChatClient, OpenAIChatClient, local_engines
+
+# (done, total, message): how every long job reports where it is
+ProgressFn = Callable[[int, int | None, str | None], Awaitable[None]]
+
+
+def configured(settings: Settings) -> bool:
+    if settings.auditor_engine != "http":
+        return bool(settings.auditor_model)
+    return bool(settings.auditor_url and settings.auditor_model)
+
+
+def auditor_for(settings: Settings, needed: bool) -> ChatClient | None:
+    """`needed` is the spec's or behaviour's `needs_auditor()`: nothing is built or loaded
+    for work that never calls an auditor."""
+    if not needed or not configured(settings):
+        return None
+    if settings.auditor_engine != "http":
+        return local_engines.shared_engine(settings.auditor_engine, settings.auditor_model or "",
+                                           settings.data_dir)
+    return OpenAIChatClient(settings.auditor_url or "", settings.auditor_model or "",
+                            api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
+
+
+def close_auditor(settings: Settings, auditor: ChatClient | None) -> Awaitable[None] | None:
+    """An HTTP auditor's connections close with the job; in-process engines stay loaded."""
+    if auditor is not None and settings.auditor_engine == "http":
+        return auditor.aclose()
+    return None
