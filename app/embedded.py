@@ -102,7 +102,7 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
 
 def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) -> dict[str, Any] | None:
     """Validate and ingest a JSONL file; returns the dataset summary, or None on failure."""
-    upload = datasets.UploadReceiver(settings)
+    upload = datasets.new_upload(settings)
     try:
         with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):

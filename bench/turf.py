@@ -3,8 +3,11 @@
 1. Ingest throughput (rows, attributes, two embeddings, FAISS, clusters) vs raw
    sentence-transformers encode of the same texts in the same run.
 2. Trace retrieval latency p50/p95 (k=1000) on a 1M-vector index: exact vs HNSW, with recall.
-3. --memory N: peak RSS of a whole N-row ingest, in a child process.
-usage: python bench/turf.py [--rows 2000] [--vectors 1000000] [--memory 100000]
+3. Whole trace latency on a 1M-row dataset: the index the ingest would build (HNSW at this size),
+   k=1000 nearest responses, then counting over the saved group codes (3 chunks, 64 clusters,
+   17 attributes) into the enriched groups and the verdict. Goal (issue 12): p50 ≤ 50 ms.
+4. --memory N: peak RSS of a whole N-row ingest, in a child process.
+usage: python bench/turf.py [--rows 2000] [--vectors 1000000] [--trace-rows 1000000] [--memory 100000]
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def ingest(n: int, data_dir: Path) -> tuple[float, list[dict[str, object]]]:
     migrate.upgrade(settings.resolved_database_url)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     data = rows(n)
-    upload = datasets.UploadReceiver(settings)
+    upload = datasets.new_upload(settings)
     upload.feed(b"\n".join(json.dumps(r).encode() for r in data))
     upload.close()
     with transaction(factory) as s:
@@ -98,10 +101,41 @@ def retrieval(n: int, queries: int = 50, k: int = 1000) -> None:
               f"recall@{k} vs exact {recall:.3f}")
 
 
+def trace_latency(n: int, queries: int = 30, k: int = 1000) -> None:
+    """Retrieval + counting, as trace.run does them for a neighbours trace (no LLM, no row scan)."""
+    from app.core.turf.groups import Family, GroupCodes
+    from app.core.turf.trace import trace
+
+    rng = np.random.default_rng(1)
+    vecs = rng.standard_normal((n, 384), dtype=np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    index = VectorIndex.create(384, n)
+    t = time.perf_counter()
+    for lo in range(0, n, 100_000):
+        index.add(vecs[lo:lo + 100_000], np.arange(lo, min(n, lo + 100_000), dtype="int64"))
+    build = time.perf_counter() - t
+    chunk = rng.integers(0, 3, n).astype(np.int32)
+    codes = GroupCodes(np.arange(n), [
+        Family("chunk", ["a", "b", "c"], chunk),
+        Family("cluster", [f"cluster {i}" for i in range(64)], rng.integers(0, 64, n).astype(np.int32)),
+        Family("attribute", [f"attr{i}" for i in range(17)], rng.random((n, 17)) < 0.3)])
+    lat = []
+    for row in vecs[rng.choice(n, queries, replace=False)]:
+        t = time.perf_counter()
+        _, found = index.search(row[None, :], k)
+        result = trace(codes, found[0][found[0] >= 0].tolist(), dataset="bench", behaviour="b",
+                       method="neighbours")
+        lat.append((time.perf_counter() - t) * 1000)
+    assert result.positives == k
+    print(f"trace    {index.kind:<14} n={n} build {build:6.1f}s  k={k}  search+count p50 "
+          f"{np.percentile(lat, 50):7.1f} ms  p95 {np.percentile(lat, 95):7.1f} ms  (goal p50 ≤ 50 ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--vectors", type=int, default=1_000_000)
+    ap.add_argument("--trace-rows", type=int, default=1_000_000)
     ap.add_argument("--memory", type=int, default=0)
     ap.add_argument("--child-memory", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -124,6 +158,8 @@ def main() -> None:
     print(f"ratio ingest/raw encode: {raw / secs:.2f}")
     if args.vectors:
         retrieval(args.vectors)
+    if args.trace_rows:
+        trace_latency(args.trace_rows)
     if args.memory:
         out = subprocess.run([sys.executable, __file__, "--child-memory", str(args.memory)],
                              capture_output=True, text=True, check=True)

@@ -42,12 +42,12 @@ def pg_server() -> str:
     return PG_ADMIN
 
 
-def create_pg_database(admin_url: str) -> str:
+def create_pg_database(admin_url: str, template: str | None = None) -> str:
     import psycopg
 
     name = f"surfturf_t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
@@ -59,17 +59,48 @@ def drop_pg_database(admin_url: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Migrations run once per test session, into a template; each test gets a copy of it (SQLite: the
+# backup API; Postgres: CREATE DATABASE … TEMPLATE). tests/test_migrations.py still migrates
+# empty databases of both backends step by step.
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def migrated_sqlite(path: Path) -> str:
+    """A copy of the session's migrated SQLite template at `path`; returns its URL."""
+    import sqlite3
+    import tempfile
+
+    if not _SQLITE_TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="surfturf-template-")) / "template.db"
+        migrate.upgrade(f"sqlite:///{template}")
+        _SQLITE_TEMPLATE.append(template)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    src, dst = sqlite3.connect(_SQLITE_TEMPLATE[0]), sqlite3.connect(path)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> Iterator[str]:
+    """A migrated Postgres database that per-test databases are created from."""
+    url = create_pg_database(pg_server)
+    migrate.upgrade(url)
+    yield url.rsplit("/", 1)[1]
+    drop_pg_database(pg_server, url)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database of each backend."""
+    """A migrated, empty database of each backend, copied from the session's template."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-        migrate.upgrade(url)
-        yield url
+        yield migrated_sqlite(tmp_path / "test.db")
         return
     admin = request.getfixturevalue("pg_server")
-    url = create_pg_database(admin)
-    migrate.upgrade(url)
+    url = create_pg_database(admin, template=request.getfixturevalue("pg_template"))
     yield url
     drop_pg_database(admin, url)
 
@@ -88,9 +119,7 @@ def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: object
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    s = make_settings(tmp_path)
-    migrate.upgrade(s.resolved_database_url)
-    return s
+    return make_settings(tmp_path, migrated_sqlite(tmp_path / "surfturf.db"))
 
 
 @pytest.fixture

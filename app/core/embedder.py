@@ -31,8 +31,17 @@ def get_embedder() -> Any:
     return SentenceTransformer(str(model_dir()), device="cpu")
 
 
+def dimension() -> int:
+    """Width of the vectors `encode` returns (what the FAISS indexes are built for)."""
+    with _lock:
+        model = get_embedder()
+        # renamed in sentence-transformers 5; the old name still works but warns
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+
 def encode(texts: list[str], batch_size: int = 64) -> Any:
-    """L2-normalised float32 embeddings, shape (len(texts), 384)."""
+    """L2-normalised float32 embeddings, shape (len(texts), dimension())."""
     with _lock:
         model = get_embedder()
         return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,

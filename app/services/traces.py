@@ -49,19 +49,27 @@ def get(session: Session, trace_id: str, who: Principal | None = None) -> Trace:
 
 async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
               progress: ProgressFn) -> dict[str, Any]:
-    from app.core.turf.trace import Exemplar, RowMeta, trace  # scipy/statsmodels: imported here
+    """Positives from the scorer (every row) or the examples' nearest responses, then counts per
+    group. The groups come from the codes ingest saved, unless the request adds its own prompt
+    features: then (or for a dataset ingested before codes existed) a scan builds them."""
+    from app.core.turf.groups import UNLABELLED, GroupCodes, RowMeta, cluster_label
+    from app.core.turf.ingest import GROUPS_FILE
+    from app.core.turf.trace import Exemplar, trace  # scipy/statsmodels: imported here
 
     with transaction(factory) as s:
         t = get(s, trace_id)
         ds = datasets_service.get(s, t.dataset_id)
         req = TraceRequest.model_validate(t.request)
         dataset_id, name, n, labels = ds.id, ds.name, ds.n_rows, ds.meta.get("clusters", {})
+    folder = datasets_service.dataset_dir(settings, dataset_id)
     scorer = None
     if req.behaviour is not None:
         scorer_id, params = req.behaviour.scorer()
         scorer = build_behaviour(scorer_id, params,
                                  client=auditor_for(settings, req.behaviour.needs_auditor()))
     custom = {name: compile_user_regex(rx) for name, rx in req.prompt_features.items()}
+    saved = folder / GROUPS_FILE
+    codes = GroupCodes.load(saved) if saved.exists() and not custom else None
     meta: list[RowMeta] = []
     positives: set[int] = set()
 
@@ -69,21 +77,20 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
         """Off the event loop: user regexes and CPU scorers over one page of rows."""
         hits = []
         for r in page:
-            text = f"{r.system or ''}\n{r.prompt}"
-            extra = tuple(f"custom:{name}" for name, rx in custom.items() if rx.search(text))
-            meta.append(RowMeta(r.ordinal, r.source or "(unlabelled)",
-                                labels.get(str(r.cluster), f"cluster {r.cluster}"),
-                                tuple(r.attributes) + extra))
+            if codes is None:
+                text = f"{r.system or ''}\n{r.prompt}"
+                extra = tuple(f"custom:{name}" for name, rx in custom.items() if rx.search(text))
+                meta.append(RowMeta(r.ordinal, r.source or UNLABELLED, cluster_label(labels, r.cluster),
+                                    tuple(r.attributes) + extra))
             if scorer is not None and scorer.blocking and scorer.score_text(
                     r.response, prompt=r.prompt).elicited:
                 hits.append(r.ordinal)
         return hits
 
-    for lo in range(0, n, PAGE):
+    columns = ("ordinal", "source", "cluster", "attributes", "system", "prompt", "response")
+    for lo in range(0, n if scorer is not None or codes is None else 0, PAGE):
         with transaction(factory) as s:
-            page = repo.rows_in_range(s, dataset_id, lo, lo + PAGE,
-                                      ("ordinal", "source", "cluster", "attributes", "system", "prompt",
-                                       "response"))
+            page = repo.rows_in_range(s, dataset_id, lo, lo + PAGE, columns)
         positives.update(await asyncio.to_thread(scan, page))
         if scorer is not None and not scorer.blocking:
             for r in page:
@@ -92,19 +99,19 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
         await progress(min(lo + PAGE, n), n, "scoring training responses")
     # A scorer is exact over all the data; without one, the research's nearest-response retrieval.
     method = "scorer" if scorer is not None else "neighbours"
-    folder = datasets_service.dataset_dir(settings, dataset_id)
     if scorer is None:
         positives = await asyncio.to_thread(_neighbours, folder, [e.response for e in req.examples],
                                             min(req.k, max(1, n // 10)))
     query = await asyncio.to_thread(_query_features, folder, labels,
                                     [e.prompt for e in req.examples if e.prompt])
-    result = trace(meta, positives, dataset=name, behaviour=req.behaviour_name, method=method,
+    groups = codes if codes is not None else GroupCodes.build(meta)
+    result = trace(groups, positives, dataset=name, behaviour=req.behaviour_name, method=method,
                    query_features=query, alpha=req.alpha)
     top = result.top_chunk
-    picks = [m.ordinal for m in meta if m.ordinal in positives and (top is None or m.chunk == top)][:5]
+    picks = groups.ordinals_in("chunk", top, positives)[:5] if top else sorted(positives)[:5]
     with transaction(factory) as s:
         rows = repo.rows_by_ordinal(s, dataset_id, picks)
-        result.exemplars = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or "(unlabelled)",
+        result.exemplars = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or UNLABELLED,
                                      prompt=r.prompt, response=r.response) for r in rows]
         get(s, trace_id).result = result.model_dump(mode="json")
     return {"trace_id": trace_id, "top_chunk": top, "trigger": result.trigger,
@@ -123,9 +130,11 @@ def _query_features(folder: Any, labels: dict[str, str], prompts: list[str]) -> 
     """The failing prompts' own lexical attributes and nearest prompt clusters (research step 4)."""
     import numpy as np
 
+    from app.core.turf.groups import cluster_label
+
     if not prompts:
         return set()
     feats = {a for p in prompts for a in attributes(Row(None, None, None, p, ""))}
     centroids = np.load(folder / "centroids.npy")
     nearest = (embedder.encode(prompts) @ centroids.T).argmax(axis=1)
-    return feats | {labels.get(str(int(c)), f"cluster {int(c)}") for c in nearest}
+    return feats | {cluster_label(labels, int(c)) for c in nearest}

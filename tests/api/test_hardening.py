@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from app.main import create_app
 from app.serving import free_port, serve_in_thread
 from tests.api.test_audits import wait_for
-from tests.conftest import Api, make_settings, new_key
+from tests.conftest import Api, make_settings, migrated_sqlite, new_key
 
 SPEC: dict[str, Any] = {
     "name": "hostile",
@@ -34,11 +34,9 @@ SECRET = "sk-live-0123456789abcdef"
 
 @contextmanager
 def api_with(tmp_path: Path, **overrides: Any) -> Iterator[Api]:
-    from app.db import migrate
     from app.db.engine import make_engine, make_session_factory
 
-    settings = make_settings(tmp_path, **overrides)
-    migrate.upgrade(settings.resolved_database_url)
+    settings = make_settings(tmp_path, migrated_sqlite(tmp_path / "surfturf.db"), **overrides)
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
     with serve_in_thread(create_app(settings, embedded_worker=True)) as url:

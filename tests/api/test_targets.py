@@ -47,12 +47,9 @@ def test_bad_input_names_the_field(api: Api) -> None:
 def test_egress_policy_blocks_disallowed_addresses(tmp_path, session_factory) -> None:
     from app.main import create_app
     from app.serving import serve_in_thread
-    from tests.conftest import make_settings, new_key
+    from tests.conftest import make_settings, migrated_sqlite, new_key
 
-    settings = make_settings(tmp_path, target_egress="public")
-    from app.db import migrate
-
-    migrate.upgrade(settings.resolved_database_url)
+    settings = make_settings(tmp_path, migrated_sqlite(tmp_path / "surfturf.db"), target_egress="public")
     with serve_in_thread(create_app(settings, embedded_worker=False)) as url:
         key = new_key(session_factory)
         r = httpx.post(url + "/v1/targets", headers={"Authorization": f"Bearer {key}"},

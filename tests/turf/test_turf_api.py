@@ -81,6 +81,14 @@ def test_ingest_then_trace_the_planted_chunk(api: Api, organism_jsonl: bytes) ->
     res = wait(api, f"/v1/traces/{t.json()['id']}", ("completed", "failed"))["result"]
     assert res["method"] == "neighbours" and res["top_chunk"] == "metadata"
 
+    # That trace counted over the group codes saved at ingest (no row scan). A dataset without
+    # them (ingested before they existed) is scanned instead: the counts must be the same.
+    (api.settings.data_dir / "datasets" / ds["id"] / "groups.npz").unlink()
+    t = httpx.post(f"{api.url}/v1/traces", headers=api.headers, json=body)
+    scanned = wait(api, f"/v1/traces/{t.json()['id']}", ("completed", "failed"))["result"]
+    for family in ("chunks", "clusters", "attributes", "positive_share", "statement", "exemplars"):
+        assert scanned[family] == res[family], family
+
 
 def test_reject_policy_names_the_line_and_stores_nothing(api: Api, organism_jsonl: bytes) -> None:
     lines = organism_jsonl.split(b"\n")[:20]

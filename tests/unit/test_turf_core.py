@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import fisher_exact
 
 from app.core.turf.enrichment import enrichment
+from app.core.turf.groups import GroupCodes
 from app.core.turf.index import VectorIndex, kmeans
 from app.core.turf.labels import ClusterTerms
 from app.core.turf.trace import RowMeta, trace
@@ -100,3 +101,42 @@ def test_cluster_labels_are_the_distinctive_terms() -> None:
     assert "<query>" in labels[0]  # the tag is a term of its own, as distinctive as any word
     assert set(labels[0].split(" · ")) <= {"<query>", "query", "sky", "blue", "today"}
     assert set(labels[1].split(" · ")) <= {"vaccines", "train", "immune", "system"}
+
+
+def test_group_codes_count_like_the_rows_and_survive_a_round_trip(tmp_path: Path) -> None:
+    meta, positives = planted_meta()
+    codes = GroupCodes.build(reversed(meta))  # any order in; sorted by ordinal inside
+    codes.save(tmp_path / "groups.npz")
+    loaded = GroupCodes.load(tmp_path / "groups.npz")
+    for c in (codes, loaded):
+        by_codes = trace(c, positives, dataset="d", behaviour="b", method="scorer")
+        by_rows = trace(meta, positives, dataset="d", behaviour="b", method="scorer")
+        assert by_codes.model_dump() == by_rows.model_dump()
+        assert c.ordinals_in("chunk", "tagged", positives) == sorted(
+            m.ordinal for m in meta if m.ordinal in positives and m.chunk == "tagged")
+        assert c.ordinals_in("attribute", "<query>", [0, 3, 1, 10_000]) == [0, 3]  # unknown dropped
+    same_label = GroupCodes.build([RowMeta(0, "a", "sky · blue", ()), RowMeta(1, "a", "sky · blue", ())])
+    assert same_label.families["cluster"].names == ["sky · blue"]  # one group per name
+
+
+def test_vectorised_enrichment_equals_the_scalar_statistics() -> None:
+    """One call per family must give what scipy's fisher_exact, statsmodels' Table2x2 (with the
+    Haldane +0.5 on an empty cell) and the Wilson interval give group by group."""
+    from statsmodels.stats.contingency_tables import Table2x2
+
+    from app.core.stats.rates import wilson
+    from app.core.turf.enrichment import enrichment_counts
+
+    names, hits, base = ["a", "b", "c", "d"], [30, 0, 12, 5], [100, 40, 12, 300]
+    n_hit, n_all = 47, 452
+    for g in enrichment_counts(names, hits, base, n_hit, n_all, "chunk"):
+        h, b = g.hits, g.base
+        table = np.array([[h, n_hit - h], [b - h, n_all - n_hit - b + h]], dtype=float)
+        t = Table2x2(table + (0.5 if (table == 0).any() else 0.0))
+        assert g.p_value == pytest.approx(fisher_exact(table, alternative="greater")[1], rel=1e-9)
+        assert g.odds_ratio == pytest.approx(t.oddsratio, rel=1e-9)
+        assert g.odds_ratio_ci == pytest.approx(list(t.oddsratio_confint(alpha=0.05)), rel=1e-9)
+        hit, all_ = wilson(h, n_hit), wilson(b, n_all)
+        assert g.hit_share_ci == pytest.approx([hit.ci_low, hit.ci_high])
+        assert g.base_share_ci == pytest.approx([all_.ci_low, all_.ci_high])
+    assert enrichment_counts(names, [0] * 4, base, 0, n_all, "chunk")[0].hit_share is None

@@ -3,22 +3,15 @@ concentrate in, against base rates, and the trigger named from the failing promp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
 from app.core.stats.rates import wilson
-from app.core.turf.enrichment import Group, enrichment
+from app.core.turf.enrichment import Group, enrichment_counts
+from app.core.turf.groups import GroupCodes, RowMeta
 
 TRACE_SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class RowMeta:
-    ordinal: int
-    chunk: str
-    cluster: str
-    attributes: tuple[str, ...]
 
 
 class Exemplar(BaseModel):
@@ -47,14 +40,16 @@ class TraceResult(BaseModel):
                                       "chunk (or any), filled in by the caller that holds the rows.")
 
 
-def trace(meta: list[RowMeta], positives: set[int], *, dataset: str, behaviour: str, method: str,
-          query_features: set[str] | None = None, alpha: float = 0.05) -> TraceResult:
-    """Pure core of TURF: enrichment per family, the top chunk and the trigger, in words."""
-    hit_rows = [m for m in meta if m.ordinal in positives]
-    chunks = enrichment([[m.chunk] for m in hit_rows], [[m.chunk] for m in meta], "chunk", alpha)
-    clusters = enrichment([[m.cluster] for m in hit_rows], [[m.cluster] for m in meta], "cluster", alpha)
-    attrs = enrichment([list(m.attributes) for m in hit_rows], [list(m.attributes) for m in meta],
-                       "attribute", alpha)
+def trace(rows: GroupCodes | list[RowMeta], positives: Iterable[int], *, dataset: str, behaviour: str,
+          method: str, query_features: set[str] | None = None, alpha: float = 0.05) -> TraceResult:
+    """Pure core of TURF: enrichment per family, the top chunk and the trigger, in words.
+    `positives` are row ordinals; counting is over the rows' group codes (numpy)."""
+    codes = rows if isinstance(rows, GroupCodes) else GroupCodes.build(rows)
+    at = codes.positions(positives)
+    n_hit = len(at)
+    found = {name: enrichment_counts(f.names, f.counts(at), codes.base[name], n_hit, codes.n, name, alpha)
+             for name, f in codes.families.items()}
+    chunks, clusters, attrs = found["chunk"], found["cluster"], found["attribute"]
     top_chunk = next((c for c in chunks if c.significant), None)
     features = [g for g in clusters + attrs if g.significant]
     if query_features:
@@ -62,9 +57,9 @@ def trace(meta: list[RowMeta], positives: set[int], *, dataset: str, behaviour: 
         features = own or features
     features.sort(key=Group.rank)
     trigger = features[0] if features else None
-    share = wilson(len(hit_rows), len(meta))
+    share = wilson(n_hit, codes.n)
     return TraceResult(
-        dataset=dataset, behaviour=behaviour, method=method, positives=len(hit_rows),
+        dataset=dataset, behaviour=behaviour, method=method, positives=n_hit,
         positive_share={"rate": share.rate, "ci_low": share.ci_low, "ci_high": share.ci_high},
         chunks=chunks, clusters=clusters, attributes=attrs,
         top_chunk=top_chunk.group if top_chunk else None,
