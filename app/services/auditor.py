@@ -29,8 +29,7 @@ def auditor_for(settings: Settings, needed: bool) -> ChatClient | None:
                             api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
 
 
-def close_auditor(settings: Settings, auditor: ChatClient | None) -> Awaitable[None] | None:
+async def close_auditor(settings: Settings, auditor: ChatClient | None) -> None:
     """An HTTP auditor's connections close with the job; in-process engines stay loaded."""
     if auditor is not None and settings.auditor_engine == "http":
-        return auditor.aclose()
-    return None
+        await auditor.aclose()

@@ -226,16 +226,15 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
                 stopped = outcome.stopped_reason
                 break
             if r < max_rounds:
-                still = await asyncio.to_thread(_open_findings, spec, stored)
+                still, members = await asyncio.to_thread(_open_findings, spec, stored)
                 if not still:
                     stopped = f"every finding decided after round {r}"
                     break
-                state["open"] = (f"; {len(still)} of {_family_size(spec)} findings open: "
+                state["open"] = (f"; {len(still)} of {members} findings open: "
                                  + ", ".join(still[:4]) + (" …" if len(still) > 4 else ""))
     finally:
         await client.aclose()
-        if (closing := close_auditor(settings, judge)) is not None:
-            await closing
+        await close_auditor(settings, judge)
     await progress(total, total, "analysing")
 
     def finish() -> tuple[AuditReport, str | None]:
@@ -263,16 +262,11 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
             "target_errors": report.totals["target_errors"], "stopped_reason": outcome.stopped_reason}
 
 
-def _open_findings(spec: ProbeSpec, stored: Callable[[], list[Sample]]) -> list[str]:
-    from app.core.surf.analysis import open_members
+def _open_findings(spec: ProbeSpec, stored: Callable[[], list[Sample]]) -> tuple[list[str], int]:
+    """(findings still open, family size), in a worker thread: the analysis imports scipy."""
+    from app.core.surf.analysis import family, open_members
 
-    return open_members(spec, stored())
-
-
-def _family_size(spec: ProbeSpec) -> int:
-    from app.core.surf.analysis import family
-
-    return len(family(spec))
+    return open_members(spec, stored()), len(family(spec))
 
 
 def _check_error_share(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> None:

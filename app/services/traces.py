@@ -69,7 +69,8 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
                                  client=auditor_for(settings, req.behaviour.needs_auditor()))
     custom = {name: compile_user_regex(rx) for name, rx in req.prompt_features.items()}
     saved = folder / GROUPS_FILE
-    codes = GroupCodes.load(saved) if saved.exists() and not custom else None
+    # np.load of a million rows' codes is I/O: off the event loop, like the page reads below
+    codes = await asyncio.to_thread(GroupCodes.load, saved) if saved.exists() and not custom else None
     meta: list[RowMeta] = []
     positives: set[int] = set()
 
@@ -87,7 +88,8 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
                 hits.append(r.ordinal)
         return hits
 
-    columns = ("ordinal", "source", "cluster", "attributes", "system", "prompt", "response")
+    columns = (("ordinal", "prompt", "response") if codes is not None  # the codes hold the groups
+               else ("ordinal", "source", "cluster", "attributes", "system", "prompt", "response"))
     for lo in range(0, n if scorer is not None or codes is None else 0, PAGE):
         with transaction(factory) as s:
             page = repo.rows_in_range(s, dataset_id, lo, lo + PAGE, columns)
