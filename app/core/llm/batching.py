@@ -9,15 +9,16 @@ from typing import Any
 
 from app.core.llm.base import ChatResponse, Message, Usage
 
-# A batch: list of (messages, params) → list of (text, prompt_tokens, completion_tokens)
-GenerateFn = Callable[[list[tuple[list[Message], dict[str, Any]]]], list[tuple[str, int, int]]]
+# A batch: list of (messages, params) → list of Generated
+Generated = tuple[str, int, int, str]  # text, prompt_tokens, completion_tokens, finish_reason
+GenerateFn = Callable[[list[tuple[list[Message], dict[str, Any]]]], list[Generated]]
 
 
 @dataclass
 class _Pending:
     messages: list[Message]
     params: dict[str, Any]
-    future: asyncio.Future[tuple[str, int, int]]
+    future: asyncio.Future[Generated]
 
 
 class BatchingChatClient:
@@ -42,14 +43,14 @@ class BatchingChatClient:
             self._loop_of = loop
             self._queue = asyncio.Queue()
             self._runner = asyncio.create_task(self._loop())
-        fut: asyncio.Future[tuple[str, int, int]] = loop.create_future()
+        fut: asyncio.Future[Generated] = loop.create_future()
         self.usage.requests += 1
         await self._queue.put(_Pending(messages, params, fut))
-        text, p_tok, c_tok = await fut
+        text, p_tok, c_tok, finish = await fut
         self.usage.succeeded += 1
         self.usage.prompt_tokens += p_tok
         self.usage.completion_tokens += c_tok
-        return ChatResponse(text=text, finish_reason="stop", prompt_tokens=p_tok,
+        return ChatResponse(text=text, finish_reason=finish, prompt_tokens=p_tok,
                             completion_tokens=c_tok, model=self.model)
 
     async def _loop(self) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.llm.base import Message
-from app.core.llm.batching import BatchingChatClient
+from app.core.llm.batching import BatchingChatClient, Generated
 
 
 class HFGenerator:
@@ -36,7 +36,7 @@ class HFGenerator:
         self.model = model.to(self.device).eval()
         self._lock = threading.Lock()
 
-    def generate(self, batch: list[tuple[list[Message], dict[str, Any]]]) -> list[tuple[str, int, int]]:
+    def generate(self, batch: list[tuple[list[Message], dict[str, Any]]]) -> list[Generated]:
         torch = self.torch
         params = batch[0][1]
         prompts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
@@ -58,9 +58,12 @@ class HFGenerator:
         width = enc["input_ids"].shape[1]
         for i, (_, p) in enumerate(batch):
             new = out[i, width:]
-            new = new[new != self.tok.pad_token_id][: int(p.get("max_tokens") or max_new)]
+            cap = int(p.get("max_tokens") or max_new)
+            new = new[new != self.tok.pad_token_id][:cap]
             text = str(self.tok.decode(new, skip_special_tokens=True)).strip()
-            results.append((text, int(enc["attention_mask"][i].sum()), int(len(new))))
+            # a sequence that ended on its own was padded after its end (dropped above): shorter
+            finish = "length" if len(new) >= cap else "stop"
+            results.append((text, int(enc["attention_mask"][i].sum()), int(len(new)), finish))
         return results
 
 
@@ -69,12 +72,12 @@ def hf_client(
 ) -> BatchingChatClient:
     gen = HFGenerator(model_dir, adapter)
 
-    def generate(batch: list[tuple[list[Message], dict[str, Any]]]) -> list[tuple[str, int, int]]:
+    def generate(batch: list[tuple[list[Message], dict[str, Any]]]) -> list[Generated]:
         # one generate call per distinct (temperature, top_p): they cannot share a sampler
         groups: dict[tuple[Any, Any], list[int]] = {}
         for i, (_, p) in enumerate(batch):
             groups.setdefault((p.get("temperature"), p.get("top_p")), []).append(i)
-        out: list[tuple[str, int, int]] = [("", 0, 0)] * len(batch)
+        out: list[Generated] = [("", 0, 0, "stop")] * len(batch)
         for idx in groups.values():
             for i, r in zip(idx, gen.generate([batch[i] for i in idx]), strict=True):
                 out[i] = r

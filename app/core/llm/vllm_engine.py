@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.llm.base import Message
-from app.core.llm.batching import BatchingChatClient
+from app.core.llm.batching import BatchingChatClient, Generated
 
 
 class VLLMGenerator:
@@ -36,18 +36,18 @@ class VLLMGenerator:
         if core is not None:
             core.shutdown()
 
-    def generate(self, batch: list[tuple[list[Message], dict[str, Any]]]) -> list[tuple[str, int, int]]:
+    def generate(self, batch: list[tuple[list[Message], dict[str, Any]]]) -> list[Generated]:
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
 
         sps = [SamplingParams(
             temperature=float(1.0 if p.get("temperature") is None else p["temperature"]),
             top_p=float(p.get("top_p") or 1.0), max_tokens=int(p.get("max_tokens") or 256),
-            seed=p.get("seed")) for _, p in batch]
+            seed=p.get("seed"), stop=p.get("stop")) for _, p in batch]
         lora = LoRARequest("adapter", 1, str(self.adapter)) if self.adapter else None
         outs = self.llm.chat([m for m, _ in batch], sps, lora_request=lora, use_tqdm=False)
-        return [(o.outputs[0].text.strip(), len(o.prompt_token_ids or []), len(o.outputs[0].token_ids))
-                for o in outs]
+        return [(o.outputs[0].text.strip(), len(o.prompt_token_ids or []), len(o.outputs[0].token_ids),
+                 o.outputs[0].finish_reason or "stop") for o in outs]
 
 
 def vllm_client(model_dir: Path, name: str, adapter: Path | None = None, max_batch: int = 64,
