@@ -30,16 +30,26 @@ Fetch = Callable[[Session, str], Any]
 
 
 def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str,
-                 unit: str) -> Any | None:
+                 unit: str, resume_hint: str | None = None) -> Any | None:
     """Migrate, create a resource and its job, run the job in-process, fetch the result.
-    Returns None (after saying why) when the job did not succeed."""
+    Returns None (after saying why) when the job did not succeed. Ctrl-C stops it cleanly:
+    what is in flight is stored, the job is cancelled (no other worker picks it up), one line
+    says how to resume, and the exit status is 130."""
     migrate.upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
     try:
         with transaction(factory) as s:
             row_id, job_id = create(s)
-        status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label))
+        try:
+            status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label))
+        except KeyboardInterrupt:
+            with transaction(factory) as s:
+                job = jobs_repo.request_cancel(s, job_id)
+                where = f" at {job.progress_done}/{job.progress_total} {unit}s" if job else ""
+            hint = (resume_hint or "").format(id=row_id)
+            tqdm.write(f"{label} {row_id} interrupted{where}{'; ' + hint if hint else ''}", file=sys.stderr)
+            raise SystemExit(130) from None
         if status != "succeeded":
             tqdm.write(f"{label} {row_id} {status}: {error}", file=sys.stderr)
             return None
@@ -49,16 +59,35 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
         engine.dispose()
 
 
-def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, target_model: str,
-                       api_key_env: str | None = None) -> dict[str, Any] | None:
-    """Same job as the service runs; returns the report, or None if the job did not succeed."""
+RESUME = "resume with: surfturf audit resume {id} (or run the same command again)"
 
-    # The operator runs this command and names the target and the env var: both are trusted.
-    local = settings.model_copy(update={
-        "target_egress": settings.target_egress or "public,private,loopback",
-        "target_key_envs": ",".join(filter(None, (settings.target_key_envs, api_key_env)))})
+
+def with_session(settings: Settings, fn: Callable[[Session], Any]) -> Any:
+    """One transaction on the embedded database (migrated first): the CLI's reads and edits."""
+    migrate.upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as s:
+            return fn(s)
+    finally:
+        engine.dispose()
+
+
+def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, target_model: str,
+                       api_key_env: str | None = None, new: bool = False) -> dict[str, Any] | None:
+    """Same job as the service runs; returns the report, or None if the job did not succeed.
+    An unfinished audit of the same spec against the same model is resumed unless `new`."""
+
+    local = _trusted(settings, api_key_env)
 
     def create(s: Session) -> tuple[str, str]:
+        twin = None if new else audits.unfinished_twin(s, spec, target_url, target_model, ME)
+        if twin is not None:
+            audits.resume(s, local, twin.id, ME)
+            tqdm.write(f"resuming audit {twin.id}: {audits.stored_samples(s, twin.id)}/"
+                       f"{spec.work_item_count()} samples already stored (--new starts afresh)",
+                       file=sys.stderr)
+            return twin.id, twin.job_id or ""
         target = targets.create(s, local, {"name": f"{target_model} @ {target_url}",
                                            "base_url": target_url, "model": target_model,
                                            "api_key_env": api_key_env}, ME.owner)
@@ -66,7 +95,30 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
         return audit.id, audit.job_id or ""
 
     return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
-                        unit="sample")
+                        unit="sample", resume_hint=RESUME)
+
+
+def _trusted(settings: Settings, api_key_env: str | None) -> Settings:
+    """The operator runs this command and names the target and the env var: both are trusted."""
+    return settings.model_copy(update={
+        "target_egress": settings.target_egress or "public,private,loopback",
+        "target_key_envs": ",".join(filter(None, (settings.target_key_envs, api_key_env)))})
+
+
+def resume_audit_embedded(settings: Settings, audit_id: str) -> dict[str, Any] | None:
+    """Continue a cancelled, failed or interrupted audit from its stored samples."""
+
+    def key_env(s: Session) -> str | None:
+        return targets.get(s, audits.get(s, audit_id, ME).target_id).api_key_env
+
+    local = _trusted(settings, with_session(settings, key_env))
+
+    def create(s: Session) -> tuple[str, str]:
+        row = audits.resume(s, local, audit_id, ME)
+        return row.id, row.job_id or ""
+
+    return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
+                        unit="sample", resume_hint=RESUME)
 
 
 async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sample",

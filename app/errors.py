@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+class Halted(Exception):  # noqa: N818 - a state, not a failure
+    """A task stopped early because its worker is stopping (SIGTERM, Ctrl-C): what it stored is
+    kept and the job is released, so the next attempt resumes from there."""
+
+
 class SurfturfError(Exception):
     """Base of every error the API renders; `field` points at the offending input."""
 

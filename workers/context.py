@@ -23,6 +23,8 @@ class JobContext:
     settings: Settings
     session_factory: sessionmaker[Session]
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # set when the worker is stopping: tasks finish what is in flight, store it, raise Halted
+    halt: asyncio.Event = field(default_factory=asyncio.Event)
     lease_lost: bool = False
 
     @property

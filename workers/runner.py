@@ -22,7 +22,7 @@ from app.db.engine import transaction
 from app.db.repositories import jobs as repo
 from app.db.repositories.jobs import LeaseLost
 from app.db.types import utcnow
-from app.errors import SurfturfError
+from app.errors import Halted, SurfturfError
 from app.metrics import JOBS_FINISHED
 from workers.context import JobContext
 from workers.tasks import TaskFn, load_builtin_tasks
@@ -106,6 +106,7 @@ class Worker:
         ctx = JobContext(
             job_id=job["id"], kind=job["kind"], payload=job["payload"], attempt=job["attempts"],
             worker_id=self.worker_id, settings=self.settings, session_factory=self.session_factory,
+            halt=self.stopping,
         )
         log.info("job claimed", extra={"job": ctx.job_id, "kind": ctx.kind, "attempt": ctx.attempt})
         work = asyncio.create_task(self.tasks[ctx.kind](ctx))
@@ -118,6 +119,10 @@ class Worker:
             return
         except LeaseLost:
             log.warning("lease lost; the attempt stopped before writing", extra={"job": ctx.job_id})
+            return
+        except Halted:
+            await self._write(repo.release, ctx.job_id, self.worker_id)
+            log.info("job halted and released on shutdown", extra={"job": ctx.job_id})
             return
         except Exception as exc:
             await self._settle_failed(ctx, job["max_attempts"], exc)

@@ -13,6 +13,7 @@ from pathlib import Path
 from app import __version__
 from app.cli import audit, models, server, turf
 from app.cli.common import CLIError
+from app.errors import SurfturfError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args) or 0)
     except CLIError as exc:
         print(f"surfturf: error: {exc}", file=sys.stderr)
+        return 2
+    except SurfturfError as exc:  # not found, conflict, invalid input: the service's own words
+        print(f"surfturf: error: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("surfturf: interrupted", file=sys.stderr)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import DATA, settings_of, write_report
+from app.cli.common import DATA, CLIError, settings_of, write_report
 from app.cli.models import organism_path
 
 
@@ -18,28 +18,116 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
         print(json.dumps(ProbeSpec.model_json_schema(), indent=2))
         return 0
-    if args.action == "export":
-        return _audit_export(args)
+    if args.action in RESOURCE_ACTIONS:
+        return RESOURCE_ACTIONS[args.action](args)
+    if args.action == "analyze":
+        return _audit_analyze(args)
+    return _audit_run(args)
+
+
+def _audit_run(args: argparse.Namespace) -> int:
     from app.core.surf.loader import SpecFileError, load_spec_file
     from app.embedded import run_audit_embedded
 
-    if args.action == "analyze":
-        return _audit_analyze(args)
+    if not args.spec:
+        raise CLIError("audit run needs SPEC (a probe spec file)")
     if not args.target_url or not args.target_model:
-        print("audit run needs --target-url and --target-model", file=sys.stderr)
-        return 2
+        raise CLIError("audit run needs --target-url and --target-model")
     try:
         spec = load_spec_file(Path(args.spec))
     except (SpecFileError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise CLIError(str(exc)) from None
     if args.samples:
         spec.design.samples_per_prompt = args.samples
     if args.concurrency:
         spec.design.concurrency = args.concurrency
-    report = run_audit_embedded(settings_of(args), spec, target_url=args.target_url,
-                                target_model=args.target_model, api_key_env=args.target_api_key_env)
-    write_report(report, args.out)
+    settings = settings_of(args)
+    if spec.design.concurrency > settings.target_max_concurrency:
+        print(f"note: design.concurrency {spec.design.concurrency} is capped at "
+              f"{settings.target_max_concurrency} by SURFTURF_TARGET_MAX_CONCURRENCY", file=sys.stderr)
+    report = run_audit_embedded(settings, spec, target_url=args.target_url,
+                                target_model=args.target_model, api_key_env=args.target_api_key_env,
+                                new=args.new)
+    write_report(report, args.out, as_json=args.json)
+    return 0
+
+
+def _require_id(args: argparse.Namespace) -> str:
+    if not args.spec:
+        raise CLIError(f"audit {args.action} needs an AUDIT_ID (surfturf audit list)")
+    return str(args.spec)
+
+
+def _audit_list(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.schemas.audits import AuditRead
+    from app.services import audits, jobs
+
+    def read(s: Any) -> list[dict[str, Any]]:
+        rows = audits.list_audits(s, ME, limit=args.limit, offset=0)
+        return [AuditRead.from_row(r, jobs.job_of(s, r)).model_dump(mode="json") for r in rows]
+
+    items = with_session(settings_of(args), read)
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    print(f"{'id':<34}{'status':<11}{'samples':>15}  {'created':<20}name")
+    for a in items:
+        p = (a["job"] or {}).get("progress") or {}
+        done = f"{p.get('done', 0)}/{p.get('total') or '?'}"
+        print(f"{a['id']:<34}{a['status']:<11}{done:>15}  {a['created_at'][:19]:<20}{a['name']}")
+    return 0
+
+
+def _audit_show(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.schemas.audits import AuditRead
+    from app.services import audits, jobs
+
+    audit_id = _require_id(args)
+
+    def read(s: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        row = audits.get(s, audit_id, ME)
+        return AuditRead.from_row(row, jobs.job_of(s, row)).model_dump(mode="json"), row.report
+
+    info, report = with_session(settings_of(args), read)
+    if args.json:
+        print(json.dumps({**info, "report": report}, indent=2))
+        return 0
+    job = info["job"] or {}
+    p = job.get("progress") or {}
+    print(f"audit {info['id']} '{info['name']}': {info['status']}, {p.get('done', 0)}/"
+          f"{p.get('total') or '?'} samples ({p.get('message') or '-'})")
+    if job.get("error"):
+        print(f"error: {job['error']}")
+    if report is not None:
+        write_report(report, args.out)
+    elif info["status"] in ("cancelled", "failed"):
+        print(f"resume with: surfturf audit resume {info['id']}")
+    return 0
+
+
+def _audit_cancel(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.services import audits, jobs
+
+    audit_id = _require_id(args)
+
+    def cancel(s: Any) -> str:
+        row = audits.get(s, audit_id, ME)
+        return jobs.cancel(s, row.job_id or "").status
+
+    status = with_session(settings_of(args), cancel)
+    print(json.dumps({"id": audit_id, "job_status": status}) if args.json else
+          f"audit {audit_id}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
+    return 0
+
+
+def _audit_resume(args: argparse.Namespace) -> int:
+    from app.embedded import resume_audit_embedded
+
+    report = resume_audit_embedded(settings_of(args), _require_id(args))
+    write_report(report, args.out, as_json=args.json)
     return 0
 
 
@@ -51,18 +139,16 @@ def _audit_analyze(args: argparse.Namespace) -> int:
     from app.services.auditor import auditor_for
 
     if not args.spec or not args.samples_file:
-        print("audit analyze needs SPEC and --samples SAMPLES.jsonl", file=sys.stderr)
-        return 2
+        raise CLIError("audit analyze needs SPEC and --samples SAMPLES.jsonl")
     try:
         spec = load_spec_file(Path(args.spec))
         with open(args.samples_file, encoding="utf-8") as fh:
             samples = read_jsonl(fh, spec, source=args.samples_file)
     except (SpecFileError, SamplesFileError, OSError, UnicodeDecodeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise CLIError(str(exc)) from None
     settings = settings_of(args)
     report = audits.analyze_samples(spec, samples, auditor_for(settings, spec.needs_auditor()))
-    write_report(report.model_dump(mode="json"), args.out)
+    write_report(report.model_dump(mode="json"), args.out, as_json=args.json)
     return 0
 
 
@@ -71,15 +157,13 @@ def _audit_export(args: argparse.Namespace) -> int:
     from app.errors import NotFound
     from app.services import audits
 
-    if not args.spec:
-        print("audit export needs an AUDIT_ID", file=sys.stderr)
-        return 2
+    audit_id = _require_id(args)
     settings = settings_of(args)
     engine = make_engine(settings.resolved_database_url)
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     try:
         n = 0
-        for line in audits.export_samples(make_session_factory(engine), args.spec):
+        for line in audits.export_samples(make_session_factory(engine), audit_id):
             out.write(line)
             n += 1
     except NotFound as exc:
@@ -119,10 +203,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         default_spec = DATA / "specs" / "demo.yaml"
     spec = load_spec_file(Path(args.spec) if args.spec else default_spec)
     with serve_in_thread(app) as url:
-        print(f"organism '{args.organism}' serving at {url}/v1")
+        print(f"organism '{args.organism}' serving at {url}/v1", file=sys.stderr if args.json else sys.stdout)
         report = run_audit_embedded(settings, spec, target_url=url, target_model=model)
-    write_report(report, args.out)
+    write_report(report, args.out, as_json=args.json)
     return 0
+
+
+RESOURCE_ACTIONS = {"list": _audit_list, "show": _audit_show, "cancel": _audit_cancel,
+                    "resume": _audit_resume, "export": _audit_export}
 
 
 def _concurrency(text: str) -> int:
@@ -135,8 +223,10 @@ def _concurrency(text: str) -> int:
 def register(sub: Any) -> None:
     a = sub.add_parser("audit", help="run a probe spec embedded; re-analyse or export samples; "
                        "print the spec's JSON Schema")
-    a.add_argument("action", choices=["run", "analyze", "export", "schema"])
-    a.add_argument("spec", nargs="?", help="run/analyze: the probe spec file; export: the audit id")
+    a.add_argument("action", choices=["run", "analyze", "list", "show", "cancel", "resume", "export",
+                                      "schema"])
+    a.add_argument("spec", nargs="?", metavar="SPEC|AUDIT_ID",
+                   help="run/analyze: the probe spec file; show/cancel/resume/export: the audit id")
     a.add_argument("--samples", dest="samples_file", metavar="SAMPLES.jsonl",
                    help="analyze: samples to re-analyse (the export format)")
     a.add_argument("--target-url")
@@ -147,7 +237,12 @@ def register(sub: Any) -> None:
     a.add_argument("--concurrency", type=_concurrency, metavar="N",
                    help="run: requests in flight (overrides design.concurrency; capped by "
                    "SURFTURF_TARGET_MAX_CONCURRENCY)")
-    a.add_argument("--out", help="run/analyze: write the JSON report here; export: the JSONL file")
+    a.add_argument("--out", help="run/analyze/resume/show: write the JSON report here; export: the "
+                   "JSONL file")
+    a.add_argument("--new", action="store_true",
+                   help="run: start a new audit even if an unfinished one of this spec and target exists")
+    a.add_argument("--limit", type=int, default=50, help="list: how many (newest first)")
+    a.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     a.set_defaults(fn=cmd_audit)
     m = sub.add_parser("demo", help="audit a bundled organism end to end on the embedded default")
     m.add_argument("--organism", default="two-chunk")
@@ -155,4 +250,5 @@ def register(sub: Any) -> None:
                    help="audit the fine-tuned SmolLM2 organism (needs the local-hf extra)")
     m.add_argument("--spec", help="probe spec (default: the bundled demo)")
     m.add_argument("--out", default="report.json")
+    m.add_argument("--json", action="store_true", help="print the report JSON on stdout")
     m.set_defaults(fn=cmd_demo)

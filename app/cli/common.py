@@ -29,7 +29,8 @@ def upgrade(settings: Settings) -> None:
     migrate.upgrade(settings.resolved_database_url)
 
 
-def write_report(report: dict[str, Any] | None, out: str | None) -> None:
+def write_report(report: dict[str, Any] | None, out: str | None, *, as_json: bool = False) -> None:
+    """The findings table, or (--json) the whole report on stdout with notes on stderr."""
     from app.embedded import findings_table
 
     if report is None:
@@ -37,5 +38,5 @@ def write_report(report: dict[str, Any] | None, out: str | None) -> None:
         raise SystemExit(1)
     if out:
         Path(out).write_text(json.dumps(report, indent=2), encoding="utf-8")
-        print(f"report written to {out}")
-    print(findings_table(report))
+        print(f"report written to {out}", file=sys.stderr if as_json else sys.stdout)
+    print(json.dumps(report, indent=2) if as_json else findings_table(report))

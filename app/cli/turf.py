@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import settings_of
+from app.cli.common import CLIError, settings_of
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -27,6 +27,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 1
     for bad in out["skipped"]:
         print(f"{args.file}:{bad['line']}: skipped: {bad['error']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
     print(f"dataset {out['name']} ({out['id']}): {out['rows']} rows, "
           f"{out['meta'].get('n_clusters')} prompt clusters, index {out['meta'].get('index_type')}")
     return 0
@@ -55,7 +58,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
         return 1
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2), encoding="utf-8")
-        print(f"trace written to {args.out}")
+        print(f"trace written to {args.out}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
     print(result["statement"])
     for c in result["chunks"][:5]:
         lo, hi = c["odds_ratio_ci"]
@@ -64,11 +70,70 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.schemas.datasets import DatasetRead
+    from app.services import datasets, jobs
+
+    def read(s: Any) -> Any:
+        if args.action == "show":
+            ds = datasets.get(s, _need_id(args, "datasets"), ME)
+            return DatasetRead.from_row(ds, jobs.job_of(s, ds)).model_dump(mode="json")
+        return [DatasetRead.from_row(d, jobs.job_of(s, d)).model_dump(mode="json")
+                for d in datasets.list_datasets(s, ME, limit=args.limit, offset=0)]
+
+    out = with_session(settings_of(args), read)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    elif args.action == "show":
+        print(f"dataset {out['name']} ({out['id']}): {out['status']}, {out['n_rows']} rows, "
+              f"{out['meta'].get('n_clusters', '?')} prompt clusters, {len(out['skipped'])} lines skipped")
+    else:
+        print(f"{'id':<34}{'status':<11}{'rows':>9}  {'created':<20}name")
+        for d in out:
+            print(f"{d['id']:<34}{d['status']:<11}{d['n_rows']:>9}  {d['created_at'][:19]:<20}{d['name']}")
+    return 0
+
+
+def cmd_traces(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.schemas.traces import TraceRead
+    from app.services import jobs, traces
+
+    def read(s: Any) -> Any:
+        if args.action == "show":
+            t = traces.get(s, _need_id(args, "traces"), ME)
+            return TraceRead.from_row(t, jobs.job_of(s, t)).model_dump(mode="json")
+        return [TraceRead.from_row(t, jobs.job_of(s, t)).model_dump(mode="json")
+                for t in traces.list_traces(s, ME, limit=args.limit, offset=0)]
+
+    out = with_session(settings_of(args), read)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    elif args.action == "show":
+        print(f"trace {out['id']} of dataset {out['dataset_id']}: {out['status']}")
+        if out["result"]:
+            print(out["result"]["statement"])
+    else:
+        print(f"{'id':<34}{'status':<11}{'behaviour':<20}{'created':<20}dataset")
+        for t in out:
+            print(f"{t['id']:<34}{t['status']:<11}{t['request']['behaviour_name'][:19]:<20}"
+                  f"{t['created_at'][:19]:<20}{t['dataset_id']}")
+    return 0
+
+
+def _need_id(args: argparse.Namespace, group: str) -> str:
+    if not args.id:
+        raise CLIError(f"{group} show needs an ID ({'surfturf ' + group} list)")
+    return str(args.id)
+
+
 def register(sub: Any) -> None:
     i = sub.add_parser("ingest", help="ingest a post-training JSONL file (TURF)")
     i.add_argument("file")
     i.add_argument("--name", required=True)
     i.add_argument("--on-error", choices=["skip", "reject"], default="reject")
+    i.add_argument("--json", action="store_true", help="print the dataset summary as JSON")
     i.set_defaults(fn=cmd_ingest)
     t = sub.add_parser("trace", help="trace a finding or behaviour back to the data (TURF)")
     t.add_argument("--dataset", required=True)
@@ -80,4 +145,12 @@ def register(sub: Any) -> None:
     t.add_argument("--regex", help="without --report: a regex scorer")
     t.add_argument("--example", action="append", help="a failing response (repeatable)")
     t.add_argument("--out", help="write the trace JSON here")
+    t.add_argument("--json", action="store_true", help="print the trace result as JSON")
     t.set_defaults(fn=cmd_trace)
+    for group, fn in (("datasets", cmd_datasets), ("traces", cmd_traces)):
+        g = sub.add_parser(group, help=f"list or show {group} (TURF)")
+        g.add_argument("action", choices=["list", "show"])
+        g.add_argument("id", nargs="?", help="show: the id (datasets: or the name)")
+        g.add_argument("--limit", type=int, default=50)
+        g.add_argument("--json", action="store_true", help="print JSON")
+        g.set_defaults(fn=fn)

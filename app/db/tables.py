@@ -97,6 +97,8 @@ class Audit(Base):
     name: Mapped[str] = mapped_column(String(200))
     target_id: Mapped[str] = mapped_column(ForeignKey("targets.id", ondelete="RESTRICT"))
     owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    # sha256 of spec + target base_url + model: `audit run` resumes an unfinished twin
+    fingerprint: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column()
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     job_id: Mapped[str | None] = mapped_column(String(32), default=None)

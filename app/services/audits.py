@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -22,7 +24,7 @@ from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, AuditResult
 from app.db.types import utcnow
-from app.errors import Conflict, InvalidInput, TargetFailed
+from app.errors import Conflict, Halted, InvalidInput, TargetFailed
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor, configured
 from app.services.owners import Principal, visible
@@ -46,6 +48,13 @@ def parse_spec(data: dict[str, Any], *, prefix: str = "spec", settings: Settings
     return spec
 
 
+def fingerprint(spec: ProbeSpec, base_url: str, model: str) -> str:
+    """The same spec against the same model is the same audit: a re-run resumes it."""
+    blob = json.dumps({"spec": spec.model_dump(mode="json"), "base_url": base_url.rstrip("/"),
+                       "model": model}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def create(session: Session, settings: Settings, *, target_id: str, spec: dict[str, Any],
            who: Principal, max_attempts: int | None = None) -> Audit:
     """The job row commits with the audit it refers to, never before it."""
@@ -58,7 +67,8 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
                            field="spec")
     config = {"settings": settings.public_dict(), "work_items": parsed.work_item_count()}
     audit = repo.add(session, name=parsed.name, target_id=target.id, owner=target.owner,
-                     spec=parsed.model_dump(mode="json"), config=config)
+                     spec=parsed.model_dump(mode="json"), config=config,
+                     fingerprint=fingerprint(parsed, target.base_url, target.model))
     job = jobs_repo.enqueue(session, "audit.run", {"audit_id": audit.id}, owner=target.owner,
                             max_attempts=max_attempts or settings.job_max_attempts)
     audit.job_id = job.id
@@ -67,6 +77,28 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
 
 def get(session: Session, audit_id: str, who: Principal | None = None) -> Audit:
     return visible(repo.get(session, audit_id), who, "audit", audit_id)
+
+
+def unfinished_twin(session: Session, spec: ProbeSpec, base_url: str, model: str, who: Principal
+                    ) -> Audit | None:
+    """The latest audit of this spec against this model, if it has no report yet."""
+    row = repo.latest_with_fingerprint(session, fingerprint(spec, base_url, model), who.owner)
+    return row if row is not None and row.report is None else None
+
+
+def resume(session: Session, settings: Settings, audit_id: str, who: Principal) -> Audit:
+    """Queue a cancelled or failed audit again; it continues from its stored samples."""
+    row = get(session, audit_id, who)
+    job = jobs_repo.get(session, row.job_id or "")
+    if row.report is not None:
+        raise Conflict(f"audit {audit_id} is complete; run the spec again for a new audit")
+    if job is not None and job.status in ("cancelled", "failed"):
+        jobs_repo.requeue(session, job.id, settings.job_max_attempts)
+    return row
+
+
+def stored_samples(session: Session, audit_id: str) -> int:
+    return repo.count_results(session, audit_id)
 
 
 def list_audits(session: Session, who: Principal, *, limit: int, offset: int) -> list[Audit]:
@@ -165,11 +197,13 @@ async def preflight(settings: Settings, target: Any) -> None:
 
 
 async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: str,
-                  progress: ProgressFn, *, attempt: int = 1, guard: Guard = _no_guard) -> dict[str, Any]:
+                  progress: ProgressFn, *, attempt: int = 1, guard: Guard = _no_guard,
+                  halt: asyncio.Event | None = None) -> dict[str, Any]:
     """Run the missing samples, then analyse everything stored; safe to re-run after a crash.
 
     A sequential design samples round by round and stops once no finding is left inconclusive.
-    Every write is fenced by `guard`, so an attempt that lost its lease stores nothing."""
+    Every write is fenced by `guard`, so an attempt that lost its lease stores nothing. When
+    `halt` is set, the samples in flight are stored and Halted is raised (no analysis)."""
 
     def load() -> tuple[Audit, Any, set[tuple[str, int, int]], ProbeSpec]:
         with transaction(factory) as s:
@@ -221,7 +255,9 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
             state["round"] = r
             outcome = await run_factorial(spec, client, behaviours, sink=sink, done=done,
                                           rewriter=rewriter, progress=report_progress,
-                                          samples_limit=spec.design.samples_after(r))
+                                          samples_limit=spec.design.samples_after(r), halt=halt)
+            if outcome.halted:
+                raise Halted(f"audit {audit_id} halted with {len(done)}/{total} samples stored")
             if outcome.stopped_reason:
                 stopped = outcome.stopped_reason
                 break
@@ -235,7 +271,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     finally:
         await client.aclose()
         await close_auditor(settings, judge)
-    await progress(total, total, "analysing")
+    await progress(len(done), total, "analysing")
 
     def finish() -> tuple[AuditReport, str | None]:
         from app.core.surf.analysis import analyze
@@ -256,6 +292,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
 
     report, first_error = await asyncio.to_thread(finish)
     _check_error_share(report, spec, first_error)
+    await progress(len(done), total, f"done: {stopped}" if spec.design.kind == "sequential" else "done")
     return {"audit_id": audit_id, "findings": len(report.findings),
             "flagged": sum(f.flagged for f in report.findings),
             "miscalibrated": sum(f.miscalibrated for f in report.findings),

@@ -47,6 +47,10 @@ def get(session: Session, trace_id: str, who: Principal | None = None) -> Trace:
     return visible(traces_repo.get(session, trace_id), who, "trace", trace_id)
 
 
+def list_traces(session: Session, who: Principal, *, limit: int, offset: int) -> list[Trace]:
+    return traces_repo.list_traces(session, owner=who.scope, limit=limit, offset=offset)
+
+
 async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
               progress: ProgressFn) -> dict[str, Any]:
     """Positives from the scorer (every row) or the examples' nearest responses, then counts per
@@ -116,6 +120,7 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
         result.exemplars = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or UNLABELLED,
                                      prompt=r.prompt, response=r.response) for r in rows]
         get(s, trace_id).result = result.model_dump(mode="json")
+    await progress(n, n, "done")
     return {"trace_id": trace_id, "top_chunk": top, "trigger": result.trigger,
             "positives": result.positives}
 

@@ -12,4 +12,4 @@ from workers.tasks import task
 @task("audit.run")
 async def run(ctx: JobContext) -> dict[str, Any]:
     return await audits.execute(ctx.session_factory, ctx.settings, ctx.payload["audit_id"],
-                                ctx.progress, attempt=ctx.attempt, guard=ctx.guard)
+                                ctx.progress, attempt=ctx.attempt, guard=ctx.guard, halt=ctx.halt)

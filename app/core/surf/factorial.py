@@ -59,6 +59,7 @@ class RunOutcome:
     failed: int = 0
     skipped_done: int = 0
     stopped_reason: str | None = None
+    halted: bool = False
     usage: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,12 +127,15 @@ async def run_factorial(
     progress: Progress | None = None,
     batch_size: int = 64,
     samples_limit: int | None = None,
+    halt: asyncio.Event | None = None,
 ) -> RunOutcome:
     """Runs every item not in `done`; results go to `sink` in batches (idempotent keys).
 
     `design.concurrency` lanes keep that many requests in flight; a writer task stores batches
     behind them, so a database write never holds up sampling (it pushes back only when
-    `MAX_PENDING_BATCHES` wait). A failed write stops the lanes and is raised here."""
+    `MAX_PENDING_BATCHES` wait). A failed write stops the lanes and is raised here.
+    Once `halt` is set no new request starts; those in flight finish and are stored, and the
+    outcome says `halted`."""
     done = done or set()
     total = spec.work_item_count()
     levels = build_levels(spec)
@@ -178,6 +182,9 @@ async def run_factorial(
     async def lane() -> None:
         nonlocal finished, buffer
         while not stop.is_set():
+            if halt is not None and halt.is_set():
+                outcome.halted = True
+                return
             try:
                 item = next(items)
             except StopIteration:

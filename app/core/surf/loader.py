@@ -125,8 +125,21 @@ def load_spec_file(path: Path) -> ProbeSpec:
     try:
         return ProbeSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("str", "PromptItem",
-                                                                               "LevelDef")))
+        raise SpecFileError("\n".join(_located(path, node, exc))) from None
+
+
+def _located(path: Path, node: yaml.Node | None, exc: ValidationError, limit: int = 50) -> list[str]:
+    """Every error at once, each as `file:line: field: message`, in file order."""
+    found: dict[str, tuple[int, str]] = {}
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         field = ".".join(str(p) for p in loc) or "(top level)"
-        raise SpecFileError(f"{path}:{_line_of(node, loc)}: {field}: {err['msg']}") from None
+        line = _line_of(node, loc) or 1
+        # a union reports each branch's complaint about the same field: keep the first
+        found.setdefault(field, (line, f"{path}:{line}: {field}: {err['msg']}"))
+    ordered = [msg for _, msg in sorted(found.values(), key=lambda x: x[0])]
+    extra = len(ordered) - limit
+    return ordered[:limit] + ([f"{path}: … and {extra} more"] if extra > 0 else [])
+
+
+_UNION_TAGS = ("str", "PromptItem", "LevelDef")

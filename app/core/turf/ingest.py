@@ -47,7 +47,15 @@ async def ingest(upload: Path, store: RowStore, out: Path, progress: Progress, *
     """Returns the dataset's meta: rows, index type, clusters and their labels, seconds."""
     started = time.perf_counter()
     await progress(0, total, "storing rows")
-    n = await asyncio.to_thread(_store_rows, upload, store)
+    loop = asyncio.get_running_loop()
+
+    def stored(k: int) -> None:  # from the storing thread: progress counts rows as they land
+        async def say() -> None:
+            await progress(k, total, "storing rows")
+
+        asyncio.run_coroutine_threadsafe(say(), loop).result()
+
+    n = await asyncio.to_thread(_store_rows, upload, store, stored)
     dim = await asyncio.to_thread(embedder.dimension)  # loads the model: never on the loop
     prompts, responses = VectorIndex.create(dim, n), VectorIndex.create(dim, n)
     for lo in range(0, n, batch):
@@ -60,11 +68,12 @@ async def ingest(upload: Path, store: RowStore, out: Path, progress: Progress, *
     responses.save(out / "responses.faiss")
     await progress(n, n, "clustering prompts")
     meta = await asyncio.to_thread(_cluster, store, prompts, out, n)
+    await progress(n, n, "done")
     return {**meta, "index_type": prompts.kind, "rows": n,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def _store_rows(upload: Path, store: RowStore) -> int:
+def _store_rows(upload: Path, store: RowStore, stored: Callable[[int], None]) -> int:
     ordinal, pending = 0, []
     for line, row in read_rows(upload):
         pending.append({"ordinal": ordinal, "line": line, "ext_id": row.ext_id, "source": row.source,
@@ -74,7 +83,9 @@ def _store_rows(upload: Path, store: RowStore) -> int:
         if len(pending) >= PAGE:
             store.insert(pending)
             pending = []
+            stored(ordinal)
     store.insert(pending)
+    stored(ordinal)
     return ordinal
 
 

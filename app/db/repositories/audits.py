@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,18 @@ def list_audits(session: Session, *, owner: str | None, limit: int, offset: int)
     if owner is not None:
         stmt = stmt.where(Audit.owner == owner)
     return list(session.scalars(stmt))
+
+
+def latest_with_fingerprint(session: Session, fingerprint: str, owner: str | None) -> Audit | None:
+    stmt = (select(Audit).where(Audit.fingerprint == fingerprint, Audit.owner == owner)
+            .order_by(Audit.created_at.desc()).limit(1))
+    return session.scalars(stmt).first()
+
+
+def count_results(session: Session, audit_id: str) -> int:
+    stmt = select(func.count()).select_from(AuditResult).where(
+        AuditResult.audit_id == audit_id, AuditResult.error.is_(None))
+    return int(session.scalar(stmt) or 0)
 
 
 def done_keys(session: Session, audit_id: str) -> set[tuple[str, int, int]]:

@@ -177,6 +177,18 @@ def release(session: Session, job_id: str, worker_id: str) -> bool:
                    attempts=Job.attempts - 1)
 
 
+def requeue(session: Session, job_id: str, extra_attempts: int) -> Job | None:
+    """Resume a cancelled or failed job: queued again with `extra_attempts` more to spend."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.status not in ("cancelled", "failed"):
+        return job
+    job.status, job.cancel_requested, job.error, job.finished_at = "queued", False, None, None
+    job.run_after = utcnow()
+    job.max_attempts = job.attempts + extra_attempts
+    session.flush()
+    return job
+
+
 def request_cancel(session: Session, job_id: str) -> Job | None:
     """Queued jobs cancel at once; running ones are stopped by their worker's heartbeat."""
     job = session.get(Job, job_id, with_for_update=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.tables import Trace
@@ -18,3 +19,10 @@ def add(session: Session, **fields: Any) -> Trace:
 
 def get(session: Session, trace_id: str) -> Trace | None:
     return session.get(Trace, trace_id)
+
+
+def list_traces(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Trace]:
+    stmt = select(Trace).order_by(Trace.created_at.desc()).limit(limit).offset(offset)
+    if owner is not None:
+        stmt = stmt.where(Trace.owner == owner)
+    return list(session.scalars(stmt))
