@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         version=__version__,
         description="Audit models for chunky post-training (SURF) and trace findings to data (TURF).",
         lifespan=lifespan,
+        # short, stable operation ids (the route function's name: audits_create, traces_get…)
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -85,9 +87,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):  # unparseable: not a field's fault
+            where = next(e for e in errors if e.get("type") == "json_invalid")
+            ctx = where.get("ctx") or {}
+            return JSONResponse({"error": "bad_request", "field": "body", "message":
+                                 f"body is not valid JSON: {ctx.get('error', where['msg'])}"},
+                                status_code=400)
         details = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in exc.errors()
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
+            for e in errors
         ]
         first = details[0] if details else {"field": None, "message": "invalid request"}
         return JSONResponse(

@@ -19,27 +19,28 @@ router = APIRouter(tags=["audits"], responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/audits", status_code=201)
-def create_audit(body: AuditCreate, session: SessionDep, settings: SettingsDep, who: Writer
-                 ) -> AuditRead:
-    row = service.create(session, settings, target_id=body.target_id, spec=body.spec, who=who)
+def audits_create(body: AuditCreate, session: SessionDep, settings: SettingsDep, who: Writer
+                  ) -> AuditRead:
+    row = service.create(session, settings, target_id=body.target_id,
+                         spec=body.spec.model_dump(mode="json"), who=who)
     return AuditRead.from_row(row, jobs_service.job_of(session, row))
 
 
 @router.get("/v1/audits")
-def list_audits(session: SessionDep, who: Reader, limit: int = Query(50, ge=1, le=500),
+def audits_list(session: SessionDep, who: Reader, limit: int = Query(50, ge=1, le=500),
                 offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> AuditList:
     rows = service.list_audits(session, who, limit=limit, offset=offset)
     return AuditList(items=[AuditRead.from_row(r, jobs_service.job_of(session, r)) for r in rows])
 
 
 @router.get("/v1/audits/{audit_id}")
-def get_audit(audit_id: str, session: SessionDep, who: Reader) -> AuditRead:
+def audits_get(audit_id: str, session: SessionDep, who: Reader) -> AuditRead:
     row = service.get(session, audit_id, who)
     return AuditRead.from_row(row, jobs_service.job_of(session, row))
 
 
 @router.get("/v1/audits/{audit_id}/report")
-def get_report(audit_id: str, session: SessionDep, who: Reader) -> AuditReport:
+def audits_report(audit_id: str, session: SessionDep, who: Reader) -> AuditReport:
     return AuditReport.model_validate(service.report(session, audit_id, who))
 
 
@@ -48,7 +49,7 @@ def get_report(audit_id: str, session: SessionDep, who: Reader) -> AuditReport:
                 "type": "string", "description": "One sample per line: prompt_index, levels, "
                 "sample_index, scores {behaviour: true|false|null}, response, error, messages "
                 "(the `surfturf audit analyze` format)."}}}}})
-def export_samples(audit_id: str, request: Request, who: Reader) -> StreamingResponse:
+def audits_samples(audit_id: str, request: Request, who: Reader) -> StreamingResponse:
     lines = service.export_samples(request.app.state.session_factory, audit_id, who)
     first = next(lines, "")  # raises NotFound here, before the response starts
     return StreamingResponse(_chain(first, lines), media_type="application/x-ndjson",
@@ -62,12 +63,19 @@ def _chain(first: str, rest: Any) -> Any:
 
 
 @router.post("/v1/audits/{audit_id}/cancel")
-def cancel_audit(audit_id: str, session: SessionDep, who: Writer) -> AuditRead:
+def audits_cancel(audit_id: str, session: SessionDep, who: Writer) -> AuditRead:
     row = service.get(session, audit_id, who)
     job = jobs_service.cancel(session, row.job_id or "")
     return AuditRead.from_row(row, job)
 
 
+@router.post("/v1/audits/{audit_id}/resume")
+def audits_resume(audit_id: str, session: SessionDep, settings: SettingsDep, who: Writer) -> AuditRead:
+    """Queue a cancelled or failed audit again: it continues from its stored samples."""
+    row = service.resume(session, settings, audit_id, who)
+    return AuditRead.from_row(row, jobs_service.job_of(session, row))
+
+
 @router.get("/v1/schemas/probe-spec")
-def probe_spec_schema(who: Reader) -> dict[str, Any]:
+def schemas_probe_spec(who: Reader) -> dict[str, Any]:
     return ProbeSpec.model_json_schema()

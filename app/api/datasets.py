@@ -17,11 +17,14 @@ router = APIRouter(tags=["turf"], responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/datasets", status_code=201,
+             description="The body is the JSONL file itself, streamed: declared as "
+             "application/octet-stream (what generated clients send); application/x-ndjson is "
+             "accepted the same way.",
              openapi_extra={"requestBody": {"required": True, "content": {
-                 media: {"schema": {"type": "string", "format": "binary", "description": "JSONL: "
-                         "{messages:[…], source?} or {prompt, response, source?} per line"}}
-                 for media in ("application/x-ndjson", "application/octet-stream")}}})
-async def upload_dataset(
+                 "application/octet-stream": {"schema": {
+                     "type": "string", "format": "binary", "description": "JSONL: "
+                     "{messages:[…], source?} or {prompt, response, source?} per line"}}}}})
+async def datasets_upload(
     request: Request, session: SessionDep, settings: SettingsDep, who: Writer,
     name: str = Query(min_length=1, max_length=200, pattern=r"^[\w.-]+$"),
     on_error: Literal["skip", "reject"] = Query("reject", description="Bad lines: skip and "
@@ -37,13 +40,13 @@ async def upload_dataset(
 
 
 @router.get("/v1/datasets")
-def list_datasets(session: SessionDep, who: Reader, limit: int = Query(100, ge=1, le=1000),
+def datasets_list(session: SessionDep, who: Reader, limit: int = Query(100, ge=1, le=1000),
                   offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> DatasetList:
     rows = service.list_datasets(session, who, limit=limit, offset=offset)
     return DatasetList(items=[DatasetRead.from_row(r, jobs_service.job_of(session, r)) for r in rows])
 
 
 @router.get("/v1/datasets/{ref}")
-def get_dataset(ref: str, session: SessionDep, who: Reader) -> DatasetRead:
+def datasets_get(ref: str, session: SessionDep, who: Reader) -> DatasetRead:
     ds = service.get(session, ref, who)
     return DatasetRead.from_row(ds, jobs_service.job_of(session, ds))

@@ -15,12 +15,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+def health_live() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: {"description": "Not ready: database or migrations."}})
-def readyz(request: Request) -> JSONResponse:
+def health_ready(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     engine = request.app.state.engine
     try:
@@ -37,7 +37,7 @@ def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics", response_class=Response, responses={200: {
     "description": "Prometheus text exposition.",
     "content": {"text/plain": {"schema": {"type": "string"}}}}})
-def metrics(request: Request) -> Response:
+def health_metrics(request: Request) -> Response:
     with transaction(request.app.state.session_factory) as session:
         counts = jobs_service.counts_by_status(session)
     for status in ("queued", "running", "succeeded", "failed", "cancelled"):

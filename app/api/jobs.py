@@ -6,17 +6,17 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import Reader, SessionDep, Writer
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
-from app.schemas.jobs import JobList, JobRead
+from app.schemas.jobs import JobList, JobRead, JobStatus
 from app.services import jobs as service
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
 @router.get("")
-def list_jobs(
+def jobs_list(
     session: SessionDep,
     who: Reader,
-    status: str | None = Query(None, max_length=20),
+    status: JobStatus | None = None,
     kind: str | None = Query(None, max_length=100),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
@@ -26,10 +26,10 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, session: SessionDep, who: Reader) -> JobRead:
+def jobs_get(job_id: str, session: SessionDep, who: Reader) -> JobRead:
     return JobRead.from_row(service.get(session, job_id, who))
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: str, session: SessionDep, who: Writer) -> JobRead:
+def jobs_cancel(job_id: str, session: SessionDep, who: Writer) -> JobRead:
     return JobRead.from_row(service.cancel(session, job_id, who))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
-from app.schemas.common import ERROR_RESPONSES
-from app.schemas.traces import TraceRead
+from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
+from app.schemas.traces import TraceCreate, TraceList, TraceRead
 from app.services import jobs as jobs_service
 from app.services import traces as service
 
@@ -16,13 +14,20 @@ router = APIRouter(tags=["turf"], responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/traces", status_code=201)
-def create_trace(body: dict[str, Any], session: SessionDep, settings: SettingsDep, who: Writer
-                 ) -> TraceRead:
-    row = service.create(session, settings, body, who)
+def traces_create(body: TraceCreate, session: SessionDep, settings: SettingsDep, who: Writer
+                  ) -> TraceRead:
+    row = service.create(session, settings, body.model_dump(mode="json", exclude_none=True), who)
     return TraceRead.from_row(row, jobs_service.job_of(session, row))
 
 
+@router.get("/v1/traces")
+def traces_list(session: SessionDep, who: Reader, limit: int = Query(100, ge=1, le=1000),
+                offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> TraceList:
+    rows = service.list_traces(session, who, limit=limit, offset=offset)
+    return TraceList(items=[TraceRead.from_row(r, jobs_service.job_of(session, r)) for r in rows])
+
+
 @router.get("/v1/traces/{trace_id}")
-def get_trace(trace_id: str, session: SessionDep, who: Reader) -> TraceRead:
+def traces_get(trace_id: str, session: SessionDep, who: Reader) -> TraceRead:
     row = service.get(session, trace_id, who)
     return TraceRead.from_row(row, jobs_service.job_of(session, row))

@@ -66,7 +66,6 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.db.engine import make_engine, make_session_factory, transaction
-    from app.db.repositories import api_keys as repo
     from app.services import api_keys
 
     settings = settings_of(args)
@@ -82,14 +81,26 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(f"id: {row.id}\nowner: {row.owner}\nscopes: {row.scopes}\n"
                   f"key (shown once, store it now): {key}")
         elif args.action == "list":
-            for r in repo.list_keys(s):
+            for r in api_keys.list_keys(s):
                 state = "revoked" if r.revoked_at else "active"
                 print(f"{r.id}  {r.prefix}…  {r.name}  owner={r.owner}  {r.scopes}  {state}")
         elif args.action == "revoke":
-            if repo.revoke(s, args.name) is None:
+            if api_keys.revoke(s, args.name) is None:
                 print(f"no key with id {args.name}", file=sys.stderr)
                 return 1
             print(f"revoked {args.name}")
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """The OpenAPI document, as the server serves it (docs/openapi.json is this output)."""
+    import json
+
+    from app.main import create_app
+
+    settings = settings_of(args)
+    app = create_app(settings.model_copy(update={"database_url": "sqlite://"}), embedded_worker=False)
+    print(json.dumps(app.openapi(), indent=2, sort_keys=True))
     return 0
 
 
@@ -113,3 +124,5 @@ def register(sub: Any) -> None:
     k.add_argument("--scopes", default="read,write", help="read,write[,admin]; admin sees every owner's")
     k.add_argument("--owner", help="who owns what this key creates (default: the key's name)")
     k.set_defaults(fn=cmd_keys)
+    o = sub.add_parser("openapi", help="print the API's OpenAPI document (JSON)")
+    o.set_defaults(fn=cmd_openapi)

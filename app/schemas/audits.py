@@ -4,41 +4,61 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.core.surf.report import Totals
+from app.core.surf.spec import ProbeSpec
 from app.schemas.common import Body
 from app.schemas.jobs import JobRead
 
-STATUS = {"succeeded": "completed"}
+
+class AuditStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+STATUS = {"succeeded": AuditStatus.completed}
 
 
 class AuditCreate(Body):
     target_id: str = Field(description="A target created with POST /v1/targets.")
-    spec: dict[str, Any] = Field(description="Probe spec; see GET /v1/schemas/probe-spec.")
+    spec: ProbeSpec = Field(description="The probe spec (also at GET /v1/schemas/probe-spec).")
+
+
+class AuditSummary(BaseModel):
+    findings: int
+    flagged: int
+    miscalibrated: int
+    verdicts: dict[str, int] = Field(description="Verdict → findings with it.")
+    totals: Totals
 
 
 class AuditRead(BaseModel):
     id: str
     name: str
     target_id: str
-    status: str = Field(description="queued | running | completed | failed | cancelled (from its job)")
+    status: AuditStatus = Field(description="From its job; `completed` once the report is stored.")
     job: JobRead | None
     created_at: datetime
     finished_at: datetime | None
-    summary: dict[str, Any] | None = Field(description="Counts of findings once completed.")
+    summary: AuditSummary | None = Field(description="Counts of findings once completed.")
 
     @classmethod
     def from_row(cls, row: Any, job: Any) -> AuditRead:
-        status = STATUS.get(job.status, job.status) if job else "unknown"
+        status = AuditStatus(STATUS.get(job.status, job.status)) if job else AuditStatus.queued
         summary = None
         if row.report:
             fs = row.report.get("findings", [])
-            summary = {"findings": len(fs), "flagged": sum(f["flagged"] for f in fs),
-                       "miscalibrated": sum(f["miscalibrated"] for f in fs),
-                       "verdicts": dict(Counter(f["verdict"] for f in fs)),
-                       "totals": row.report.get("totals")}
+            summary = AuditSummary(findings=len(fs), flagged=sum(f["flagged"] for f in fs),
+                                   miscalibrated=sum(f["miscalibrated"] for f in fs),
+                                   verdicts=dict(Counter(f["verdict"] for f in fs)),
+                                   totals=Totals.model_validate(row.report["totals"]))
         return cls(id=row.id, name=row.name, target_id=row.target_id, status=status,
                    job=JobRead.from_row(job) if job else None, created_at=row.created_at,
                    finished_at=row.finished_at, summary=summary)

@@ -33,6 +33,14 @@ def create(session: Session, name: str, scopes: str = "read,write",
     return row, key
 
 
+def list_keys(session: Session) -> list[ApiKey]:
+    return repo.list_keys(session)
+
+
+def revoke(session: Session, key_id: str) -> ApiKey | None:
+    return repo.revoke(session, key_id)
+
+
 def principal(row: ApiKey) -> Principal:
     return Principal(row.owner or row.name, admin="admin" in row.scopes.split(","))
 

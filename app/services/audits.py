@@ -296,7 +296,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     return {"audit_id": audit_id, "findings": len(report.findings),
             "flagged": sum(f.flagged for f in report.findings),
             "miscalibrated": sum(f.miscalibrated for f in report.findings),
-            "target_errors": report.totals["target_errors"], "stopped_reason": outcome.stopped_reason}
+            "target_errors": report.totals.target_errors, "stopped_reason": outcome.stopped_reason}
 
 
 def _open_findings(spec: ProbeSpec, stored: Callable[[], list[Sample]]) -> tuple[list[str], int]:
@@ -308,7 +308,7 @@ def _open_findings(spec: ProbeSpec, stored: Callable[[], list[Sample]]) -> tuple
 
 def _check_error_share(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> None:
     """An audit that mostly measured the target's errors is a failure, not a result to act on."""
-    done, errors = report.totals["completed"], report.totals["target_errors"]
+    done, errors = report.totals.completed, report.totals.target_errors
     attempted = done + errors
     if attempted and done == 0:
         raise TargetFailed(f"no successful sample: all {errors} target calls failed; first: {first_error}")

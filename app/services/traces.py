@@ -11,7 +11,7 @@ from app.config import Settings
 from app.core import embedder
 from app.core.behaviours.registry import build_behaviour
 from app.core.turf.attributes import attributes
-from app.core.turf.request import TraceRequest
+from app.core.turf.request import TraceRequest, from_report
 from app.core.turf.rows import Row
 from app.core.user_regex import compile_user_regex
 from app.db.engine import transaction
@@ -19,7 +19,8 @@ from app.db.repositories import datasets as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import traces as traces_repo
 from app.db.tables import Trace
-from app.errors import Conflict
+from app.errors import Conflict, InvalidInput
+from app.services import audits as audits_service
 from app.services import datasets as datasets_service
 from app.services.auditor import ProgressFn, auditor_for
 from app.services.owners import Principal, visible
@@ -32,8 +33,26 @@ def parse_request(data: dict[str, Any]) -> TraceRequest:
     return validate(TraceRequest, data)
 
 
+def resolve(session: Session, data: dict[str, Any], who: Principal) -> TraceRequest:
+    """A request by reference (`audit_id` + `finding`) becomes a full one: the finding's scorer
+    and its elicited examples come from the audit's report."""
+    if "audit_id" not in data:
+        return parse_request(data)
+    ref = data.get("finding") or {}
+    report = audits_service.report(session, str(data["audit_id"]), who)
+    try:
+        req = from_report(report, str(data["dataset"]), ref.get("feature", ""), ref.get("behaviour", ""),
+                          ref.get("level"))
+    except KeyError as exc:
+        raise InvalidInput(f"finding: {exc.args[0]}", field="finding") from None
+    extra: dict[str, Any] = {k: data[k] for k in ("k", "prompt_features", "alpha") if k in data}
+    return parse_request({**req.model_dump(mode="json"), **extra,
+                          "examples": [*req.model_dump(mode="json")["examples"],
+                                       *data.get("examples", [])][:100]})
+
+
 def create(session: Session, settings: Settings, data: dict[str, Any], who: Principal) -> Trace:
-    req = parse_request(data)
+    req = resolve(session, data, who)
     ds = datasets_service.get(session, req.dataset, who)
     if ds.status != "ready":
         raise Conflict(f"dataset {ds.name} is {ds.status}; wait for its ingest job {ds.job_id}")

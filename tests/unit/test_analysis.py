@@ -30,7 +30,7 @@ def test_planted_shift_is_flagged_nulls_are_not_and_verdicts_match_intervals() -
         if f.verdict == "negligible":
             assert f.ci_adj_low is not None and f.ci_adj_high is not None
             assert -spec.min_effect <= f.ci_adj_low and f.ci_adj_high <= spec.min_effect
-    assert report.totals["completed"] == len(samples) == spec.work_item_count()
+    assert report.totals.completed == len(samples) == spec.work_item_count()
     assert report.ranking[0].feature == "nuisance"  # the only feature that moves anything
 
 

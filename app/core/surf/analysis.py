@@ -27,9 +27,13 @@ from app.core.surf.report import (
     FamilyOut,
     Finding,
     Interaction,
+    Message,
     RankEntry,
     RateOut,
     SequentialOut,
+    TargetRef,
+    Totals,
+    UsageOut,
 )
 from app.core.surf.samples import Sample, sort_key
 from app.core.surf.spec import ProbeSpec, cell_key
@@ -168,17 +172,16 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
                             open=_still_open(members, all_looks),
                             stopped=stopped)
     return AuditReport(
-        audit_id=audit_id, name=spec.name, target=target or {}, alpha=spec.alpha,
-        min_effect=spec.min_effect,
-        totals={"work_items": total, "completed": len(ok), "target_errors": len(samples) - len(ok),
-                "missing": total - len(samples), "scorer_errors": scorer_errors},
+        audit_id=audit_id, name=spec.name, target=TargetRef.model_validate(target or {}),
+        alpha=spec.alpha, min_effect=spec.min_effect,
+        totals=Totals(work_items=total, completed=len(ok), target_errors=len(samples) - len(ok),
+                      missing=total - len(samples), scorer_errors=scorer_errors),
         family=FamilyOut(size=final.family.size, selected=final.family.selected,
                          fcr_level=final.family.adj_level,
                          definition="every non-baseline level of every feature x every behaviour"),
         findings=findings, cells=_cells(spec, ok, behaviours, spec.alpha),
         interactions=_interactions(spec, ok, behaviours), ranking=ranking, sequential=seq,
-        usage=usage or {}, method=METHOD,
-        behaviours={n: b.model_dump(mode="json", exclude_none=True) for n, b in spec.behaviours.items()},
+        usage=UsageOut.model_validate(usage or {}), method=METHOD, behaviours=dict(spec.behaviours),
     )
 
 
@@ -218,7 +221,8 @@ def _rate(samples: list[Sample], behaviour: str, alpha: float) -> RateOut:
 
 
 def _example(s: Sample) -> Example:
-    return Example(prompt_index=s.prompt_index, sample_index=s.sample_index, messages=s.messages,
+    return Example(prompt_index=s.prompt_index, sample_index=s.sample_index,
+                   messages=[Message.model_validate(m) for m in s.messages],
                    response=s.response or "",
                    elicited={b: bool(v.get("elicited")) for b, v in s.scores.items()})
 

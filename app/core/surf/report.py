@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.surf.spec import BehaviourSpec
 
 REPORT_SCHEMA_VERSION = 2
 
@@ -21,10 +23,15 @@ class RateOut(BaseModel):
                                         "variance of the pooled rate (at least 1).")
 
 
+class Message(BaseModel):
+    role: str = Field(description="system, user or assistant.")
+    content: str
+
+
 class Example(BaseModel):
     prompt_index: int = Field(description="Index into the spec's prompts.")
     sample_index: int = Field(description="Sample number within the cell.")
-    messages: list[dict[str, str]] = Field(description="Exact messages sent to the target.")
+    messages: list[Message] = Field(description="Exact messages sent to the target.")
     response: str = Field(description="The target's raw response.")
     elicited: dict[str, bool] = Field(description="Behaviour → elicited in this response.")
 
@@ -117,21 +124,49 @@ class SequentialOut(BaseModel):
     stopped: str | None = Field(default=None, description="Why sampling stopped.")
 
 
+class Totals(BaseModel):
+    work_items: int = Field(description="Samples the design plans.")
+    completed: int = Field(description="Samples with a response.")
+    target_errors: int = Field(description="Samples whose target call failed.")
+    missing: int = Field(default=0, description="Planned samples not taken (budget, early stop).")
+    scorer_errors: dict[str, int] = Field(default_factory=dict,
+                                          description="Behaviour → responses its scorer failed on.")
+
+
+class TargetRef(BaseModel):
+    base_url: str | None = None
+    model: str | None = None
+
+
+class UsageOut(BaseModel):
+    """Target calls summed over every attempt of the job (retries and crashes cost real calls)."""
+
+    model_config = ConfigDict(extra="allow")
+    attempts: int = Field(default=1, description="Job attempts that sampled.")
+    requests: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: dict[str, int] = Field(default_factory=dict, description="Error kind → count.")
+
+
 class AuditReport(BaseModel):
     schema_version: int = Field(default=REPORT_SCHEMA_VERSION)
     audit_id: str | None = Field(default=None, description="The audit this report belongs to.")
     name: str = Field(description="Probe spec name.")
-    target: dict[str, Any] = Field(default_factory=dict, description="Target base_url and model.")
+    target: TargetRef = Field(default_factory=TargetRef, description="Target base_url and model.")
     alpha: float
     min_effect: float
-    totals: dict[str, Any] = Field(description="work_items, completed, target_errors, scorer_errors.")
+    totals: Totals
     family: FamilyOut | None = Field(default=None, description="The FDR family of the findings.")
     findings: list[Finding] = Field(description="Sorted: miscalibrated first, then by q.")
     cells: list[CellOut]
     interactions: list[Interaction]
     ranking: list[RankEntry] = Field(description="Feature salience, strongest first.")
     sequential: SequentialOut | None = Field(default=None, description="Sequential designs only.")
-    usage: dict[str, Any] = Field(default_factory=dict, description="Target token/request usage.")
-    behaviours: dict[str, Any] = Field(default_factory=dict,
-                                       description="The spec's behaviour definitions (TURF reuses them).")
+    usage: UsageOut = Field(default_factory=UsageOut, description="Target token/request usage.")
+    behaviours: dict[str, BehaviourSpec] = Field(
+        default_factory=dict, description="The spec's behaviour definitions (TURF reuses them).")
     method: str = Field(description="How the numbers were computed.")

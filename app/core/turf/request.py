@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from app.core.strict import Strict
 from app.core.surf.spec import BehaviourSpec
 from app.core.user_regex import UserRegexError, compile_user_regex
 
 
-class TraceExample(BaseModel):
+class TraceExample(Strict):
     prompt: str | None = Field(default=None, description="The failing prompt (maps to its features).")
     response: str = Field(min_length=1, description="The response that showed the behaviour.")
 
 
-class TraceRequest(BaseModel):
+class TraceRequest(Strict):
     dataset: str = Field(description="Dataset name or id.")
     behaviour_name: str = Field(min_length=1, max_length=200)
     behaviour: BehaviourSpec | None = Field(default=None, description="Scorer run over every "
