@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     webhook_egress: str = Field(
         default="public", description="Address classes or CIDRs a webhook URL may resolve to."
     )
+    webhook_retry_schedule: str = Field(
+        default="5,30,120,600,1800,3600,7200,14400,28800,43200",
+        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+        description="Seconds before each retry of a failed webhook delivery (±20% jitter): the "
+        "default tries 11 times over about 27 hours.")
+    webhook_disable_after: int = Field(default=5, ge=1, description="Deliveries in a row that "
+                                       "failed for good (retry schedule spent, no 2xx between) "
+                                       "that disable a subscription; an outage shorter than the "
+                                       "schedule never does.")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Per delivery attempt.")
     auditor_url: str | None = Field(
         default=None, description="OpenAI-compatible auditor model (rewrites, judge), e.g. vLLM."
     )
@@ -67,6 +77,10 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(default=2 << 20, ge=256, description="One JSONL line, uploads.")
     max_prompts: int = Field(default=100_000, ge=1, description="Base prompts in one spec.")
     max_work_items: int = Field(default=1_000_000, ge=1, description="Samples one audit may plan.")
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

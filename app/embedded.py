@@ -122,8 +122,9 @@ def resume_audit_embedded(settings: Settings, audit_id: str) -> dict[str, Any] |
 
 
 async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sample",
-                  desc: str = "audit") -> tuple[str, str | None]:
-    """Run an in-process worker until `job_id` ends, drawing its progress as a bar."""
+                  desc: str = "audit", until: Callable[[Session], bool] | None = None
+                  ) -> tuple[str, str | None]:
+    """Run an in-process worker until `job_id` ends (or `until` holds), drawing its progress."""
     worker = Worker(settings, factory, concurrency=1)
     task = asyncio.create_task(worker.run())
     bar = tqdm(total=0, unit=unit, desc=desc, dynamic_ncols=True, mininterval=0.5)
@@ -132,7 +133,8 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
         with transaction(factory) as s:
             j = jobs_repo.get(s, job_id)
             assert j is not None
-            return j.status, j.progress_done, j.progress_total, j.progress_message, j.error
+            status = "succeeded" if until is not None and until(s) else j.status
+            return status, j.progress_done, j.progress_total, j.progress_message, j.error
 
     try:
         while True:

@@ -8,6 +8,14 @@ class Halted(Exception):  # noqa: N818 - a state, not a failure
     kept and the job is released, so the next attempt resumes from there."""
 
 
+class RetryLater(Exception):  # noqa: N818 - a schedule, not a failure
+    """A task asks to run again after `delay` seconds (a webhook delivery's retry schedule)."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
 class SurfturfError(Exception):
     """Base of every error the API renders; `field` points at the offending input."""
 

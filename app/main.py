@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import audits, datasets, health, jobs, targets, traces
+from app.api import audits, datasets, health, jobs, targets, traces, webhooks
 from app.api.limits import BodyLimitMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.add_middleware(RequestContextMiddleware)
     _install_error_handlers(app)
     for router in (health.router, targets.router, jobs.router, audits.router, datasets.router,
-                   traces.router):
+                   traces.router, webhooks.router):
         app.include_router(router)
     return app
 

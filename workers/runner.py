@@ -22,8 +22,9 @@ from app.db.engine import transaction
 from app.db.repositories import jobs as repo
 from app.db.repositories.jobs import LeaseLost
 from app.db.types import utcnow
-from app.errors import Halted, SurfturfError
+from app.errors import Halted, RetryLater, SurfturfError
 from app.metrics import JOBS_FINISHED
+from app.services import events
 from workers.context import JobContext
 from workers.tasks import TaskFn, load_builtin_tasks
 
@@ -124,6 +125,11 @@ class Worker:
             await self._write(repo.release, ctx.job_id, self.worker_id)
             log.info("job halted and released on shutdown", extra={"job": ctx.job_id})
             return
+        except RetryLater as exc:  # the task's own schedule (webhook deliveries)
+            retry_at = utcnow() + timedelta(seconds=exc.delay)
+            await self._write(repo.fail_or_retry, ctx.job_id, self.worker_id, str(exc), retry_at)
+            JOBS_FINISHED.labels(ctx.kind, "retry").inc()
+            return
         except Exception as exc:
             await self._settle_failed(ctx, job["max_attempts"], exc)
             return
@@ -148,7 +154,12 @@ class Worker:
         error = f"{type(exc).__name__}: {exc}"
         permanent = isinstance(exc, PermanentError | SurfturfError) or ctx.attempt >= max_attempts
         retry_at = None if permanent else utcnow() + timedelta(seconds=self._backoff(ctx.attempt))
-        await self._write(repo.fail_or_retry, ctx.job_id, self.worker_id, error, retry_at)
+
+        def settle(s: Session) -> None:
+            if repo.fail_or_retry(s, ctx.job_id, self.worker_id, error, retry_at) and permanent:
+                events.job_failed(s, self.settings, ctx.kind, ctx.payload, error)  # same transaction
+
+        await self._write(settle)
         JOBS_FINISHED.labels(ctx.kind, "failed" if permanent else "retry").inc()
         log.warning("job failed", extra={"job": ctx.job_id, "kind": ctx.kind, "attempt": ctx.attempt,
                                          "error": error, "will_retry": not permanent,

@@ -192,7 +192,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         folder = DATA / "organisms-lm" / args.organism
         base = local_models.export_hf("smollm2", local_models.export_dir(settings.data_dir, "smollm2"))
-        app, model = create_model_app(hf_client(base, "smollm2", folder / "adapter")), "smollm2"
+        model = args.organism  # a built organism answers under its own name
+        app = create_model_app(hf_client(base, model, folder / "adapter"))
         default_spec = DATA / "specs" / "demo-lm.yaml"
     else:
         from app.core.organisms.planted import PlantedSpec

@@ -275,6 +275,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
 
     def finish() -> tuple[AuditReport, str | None]:
         from app.core.surf.analysis import analyze
+        from app.services import events
 
         samples = stored()
         first_error = next((x.error for x in samples if x.error), None)
@@ -283,15 +284,19 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
         report = analyze(spec, samples, total=total, usage=usage, audit_id=audit_id,
                          target={"base_url": target.base_url, "model": target.model},
                          stopped=stopped if spec.design.kind == "sequential" else None)
+        problem = _error_share_problem(report, spec, first_error)
         with transaction(factory) as s:
             guard(s)
             row = get(s, audit_id)
             row.report = report.model_dump(mode="json")
             row.finished_at = utcnow()
-        return report, first_error
+            if problem is None:  # a failed audit is announced by the runner, as audit.failed
+                events.audit_finished(s, settings, row, report)
+        return report, problem
 
-    report, first_error = await asyncio.to_thread(finish)
-    _check_error_share(report, spec, first_error)
+    report, problem = await asyncio.to_thread(finish)
+    if problem is not None:
+        raise TargetFailed(problem)
     await progress(len(done), total, f"done: {stopped}" if spec.design.kind == "sequential" else "done")
     return {"audit_id": audit_id, "findings": len(report.findings),
             "flagged": sum(f.flagged for f in report.findings),
@@ -306,14 +311,15 @@ def _open_findings(spec: ProbeSpec, stored: Callable[[], list[Sample]]) -> tuple
     return open_members(spec, stored()), len(family(spec))
 
 
-def _check_error_share(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> None:
+def _error_share_problem(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> str | None:
     """An audit that mostly measured the target's errors is a failure, not a result to act on."""
     done, errors = report.totals.completed, report.totals.target_errors
     attempted = done + errors
     if attempted and done == 0:
-        raise TargetFailed(f"no successful sample: all {errors} target calls failed; first: {first_error}")
+        return f"no successful sample: all {errors} target calls failed; first: {first_error}"
     share = errors / attempted if attempted else 0.0
     if share > spec.design.max_error_rate:
-        raise TargetFailed(f"{errors} of {attempted} samples ({share:.0%}) ended in a target error, over "
-                           f"design.max_error_rate {spec.design.max_error_rate:.0%}; first: {first_error} "
-                           "(the report keeps what was gathered)")
+        return (f"{errors} of {attempted} samples ({share:.0%}) ended in a target error, over "
+                f"design.max_error_rate {spec.design.max_error_rate:.0%}; first: {first_error} "
+                "(the report keeps what was gathered)")
+    return None

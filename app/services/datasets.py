@@ -107,6 +107,7 @@ async def ingest(factory: sessionmaker[Session], settings: Settings, dataset_id:
                  progress: ProgressFn, batch: int = 256) -> dict[str, Any]:
     """The core pipeline (app/core/turf/ingest.py) over this dataset's upload and rows."""
     from app.core.turf.ingest import ingest as run_ingest  # torch, faiss: imported where they run
+    from app.services import events
 
     with transaction(factory) as s:
         ds = get(s, dataset_id)
@@ -117,4 +118,5 @@ async def ingest(factory: sessionmaker[Session], settings: Settings, dataset_id:
         ds = get(s, dataset_id)
         ds.n_rows, ds.status = meta["rows"], "ready"
         ds.meta = {**ds.meta, **meta}
+        events.dataset_ready(s, settings, ds)
     return {"dataset_id": dataset_id, "rows": meta["rows"], "skipped": len(ds.skipped or [])}

@@ -78,6 +78,7 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
     from app.core.turf.groups import UNLABELLED, GroupCodes, RowMeta, cluster_label
     from app.core.turf.ingest import GROUPS_FILE
     from app.core.turf.trace import Exemplar, trace  # scipy/statsmodels: imported here
+    from app.services import events
 
     with transaction(factory) as s:
         t = get(s, trace_id)
@@ -138,7 +139,9 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
         rows = repo.rows_by_ordinal(s, dataset_id, picks)
         result.exemplars = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or UNLABELLED,
                                      prompt=r.prompt, response=r.response) for r in rows]
-        get(s, trace_id).result = result.model_dump(mode="json")
+        row = get(s, trace_id)
+        row.result = result.model_dump(mode="json")
+        events.trace_completed(s, settings, row, row.result)
     await progress(n, n, "done")
     return {"trace_id": trace_id, "top_chunk": top, "trigger": result.trigger,
             "positives": result.positives}

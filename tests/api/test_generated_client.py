@@ -41,6 +41,15 @@ def test_checked_in_openapi_matches_the_app() -> None:
         "docs/openapi.json is stale: run `surfturf openapi > docs/openapi.json` and commit it")
 
 
+def test_checked_in_event_schema_matches_the_models() -> None:
+    live = subprocess.run([sys.executable, "-m", "app.cli", "webhooks", "schema"], capture_output=True,
+                          text=True, timeout=120, check=True).stdout
+    stored = (ROOT / "docs" / "webhook-events.schema.json").read_text(encoding="utf-8")
+    assert json.loads(live) == json.loads(stored), (
+        "docs/webhook-events.schema.json is stale: run `surfturf webhooks schema > "
+        "docs/webhook-events.schema.json` and commit it")
+
+
 def test_the_contract_is_typed_and_declared() -> None:
     doc = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
     ops = {op["operationId"]: (path, method, op) for path, item in doc["paths"].items()

@@ -161,7 +161,10 @@ def test_huge_offsets_are_422(api: Api, path: str) -> None:
 def test_malformed_and_deep_bodies_get_the_api_error_shape(api: Api) -> None:
     h = {**api.headers, "content-type": "application/json"}
     r = httpx.post(api.url + "/v1/targets", headers=h, content=b'{"name": ')
-    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+    assert r.status_code == 400 and r.json()["error"] == "bad_request" and r.json()["field"] == "body"
+    assert "not valid JSON" in r.json()["message"]
+    r = httpx.post(api.url + "/v1/targets", headers=h, content=b'[1, 2]')
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input" and r.json()["field"] == "body"
     deep = b'{"target_id": "t", "spec": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     r = httpx.post(api.url + "/v1/audits", headers=h, content=deep)
     assert r.status_code in (400, 413, 422) and r.json()["error"] in ("bad_request", "invalid_input")

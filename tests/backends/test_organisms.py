@@ -83,8 +83,9 @@ def audit(url: str, tmp_path: Path, features: dict[str, Any], behaviours: dict[s
         "design": {"samples_per_prompt": samples, "max_tokens": 64, "temperature": 1.0,
                    "concurrency": 16, "seed": 3},
         "min_effect": min_effect})
+    served = httpx.get(url + "/v1/models").json()["data"][0]["id"]  # the organism's own name
     report = run_audit_embedded(make_settings(tmp_path), spec, target_url=url + "/v1",
-                                target_model="smollm2")
+                                target_model=served)
     assert report is not None and report["totals"]["completed"] == 400
     return report
 

@@ -1,0 +1,83 @@
+"""What happened, as webhook events: built from the rows and emitted into the outbox inside the
+transaction that finishes the work (so a crash right after commit loses nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.core.surf.report import AuditReport, Example, Finding, TargetRef
+from app.db.repositories import audits as audits_repo
+from app.db.repositories import datasets as datasets_repo
+from app.db.repositories import targets as targets_repo
+from app.db.repositories import traces as traces_repo
+from app.db.tables import Audit, Dataset, Trace
+from app.schemas.events import (
+    AuditEventData,
+    AuditLinks,
+    DatasetEventData,
+    EventType,
+    ExamplePair,
+    FindingSummary,
+    TraceEventData,
+)
+from app.services import webhooks
+
+
+def _links(audit_id: str) -> AuditLinks:
+    base = f"/v1/audits/{audit_id}"
+    return AuditLinks(audit=base, report=f"{base}/report", samples=f"{base}/samples")
+
+
+def _summary(f: Finding) -> FindingSummary:
+    def pick(elicited: bool) -> Example | None:
+        return next((e for e in f.examples if e.elicited.get(f.behaviour) is elicited), None)
+
+    return FindingSummary(feature=f.feature, level=f.level, baseline=f.baseline, behaviour=f.behaviour,
+                          effect=f.effect, ci_low=f.ci_low, ci_high=f.ci_high, ci_adj_low=f.ci_adj_low,
+                          ci_adj_high=f.ci_adj_high, q_value=f.q_value, verdict=f.verdict,
+                          example=ExamplePair(baseline=pick(False), trigger=pick(True)))
+
+
+def audit_finished(session: Session, settings: Settings, audit: Audit, report: AuditReport) -> None:
+    """audit.completed always; audit.miscalibrated too when any finding is."""
+    bad = [_summary(f) for f in report.findings if f.miscalibrated]
+    data = AuditEventData(audit_id=audit.id, name=report.name, target=report.target,
+                          totals=report.totals, miscalibrated=bad, findings=len(report.findings),
+                          flagged=sum(f.flagged for f in report.findings), links=_links(audit.id))
+    webhooks.emit(session, settings, audit.owner, EventType.audit_completed, data)
+    if bad:
+        webhooks.emit(session, settings, audit.owner, EventType.audit_miscalibrated, data)
+
+
+def dataset_ready(session: Session, settings: Settings, ds: Dataset) -> None:
+    webhooks.emit(session, settings, ds.owner, EventType.dataset_ready, DatasetEventData(
+        dataset_id=ds.id, name=ds.name, rows=ds.n_rows, link=f"/v1/datasets/{ds.id}"))
+
+
+def trace_completed(session: Session, settings: Settings, t: Trace, result: dict[str, Any]) -> None:
+    webhooks.emit(session, settings, t.owner, EventType.trace_completed, TraceEventData(
+        trace_id=t.id, dataset_id=t.dataset_id, behaviour=result["behaviour"],
+        top_chunk=result.get("top_chunk"), trigger=result.get("trigger"),
+        statement=result.get("statement"), link=f"/v1/traces/{t.id}"))
+
+
+def job_failed(session: Session, settings: Settings, kind: str, payload: dict[str, Any],
+               error: str) -> None:
+    """Called by the runner in the transaction that fails a job for good."""
+    if kind == "audit.run" and (a := audits_repo.get(session, payload.get("audit_id", ""))):
+        tg = targets_repo.get(session, a.target_id)
+        target = TargetRef(base_url=tg.base_url, model=tg.model) if tg else TargetRef()
+        report = a.report or {}
+        webhooks.emit(session, settings, a.owner, EventType.audit_failed, AuditEventData(
+            audit_id=a.id, name=a.name, target=target, totals=report.get("totals"), error=error,
+            links=_links(a.id)))
+    elif kind == "dataset.ingest" and (ds := datasets_repo.get(session, payload.get("dataset_id", ""))):
+        webhooks.emit(session, settings, ds.owner, EventType.dataset_failed, DatasetEventData(
+            dataset_id=ds.id, name=ds.name, error=error, link=f"/v1/datasets/{ds.id}"))
+    elif kind == "trace.run" and (t := traces_repo.get(session, payload.get("trace_id", ""))):
+        webhooks.emit(session, settings, t.owner, EventType.trace_failed, TraceEventData(
+            trace_id=t.id, dataset_id=t.dataset_id, behaviour=t.request.get("behaviour_name", ""),
+            error=error, link=f"/v1/traces/{t.id}"))

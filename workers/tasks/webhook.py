@@ -1,0 +1,15 @@
+"""webhook.deliver: one signed delivery attempt; the schedule retries it (RetryLater)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.services import webhooks
+from workers.context import JobContext
+from workers.tasks import task
+
+
+@task(webhooks.KIND)
+async def deliver(ctx: JobContext) -> dict[str, Any]:
+    return await webhooks.deliver(ctx.session_factory, ctx.settings, ctx.payload["delivery_id"],
+                                  ctx.attempt)
