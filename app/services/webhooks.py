@@ -6,6 +6,7 @@ address the egress policy checked (no redirects, short timeouts, capped read), a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -165,17 +166,24 @@ async def deliver(factory: sessionmaker[Session], settings: Settings, delivery_i
     schedule until it is spent (then failed); `webhook_disable_after` deliveries in a row that
     failed for good disable the subscription. Egress is checked again here: a URL that now
     resolves somewhere forbidden is never connected to."""
-    with transaction(factory) as s:
-        d = repo.get_delivery(s, delivery_id)
-        if d is None:
-            return {"delivery_id": delivery_id, "status": "gone"}
-        hook = repo.get(s, d.webhook_id)
-        if hook is None or not hook.enabled:
-            d.status = "abandoned"
-            WEBHOOK_DELIVERIES.labels("abandoned").inc()
-            return {"delivery_id": delivery_id, "status": "abandoned"}
-        url, event_id, payload = hook.url, d.event_id, d.payload
-        secret = secrets.decrypt(settings.secret_key, hook.secret_encrypted)
+
+    def load() -> tuple[str, str, dict[str, Any], str] | str:
+        with transaction(factory) as s:
+            d = repo.get_delivery(s, delivery_id)
+            if d is None:
+                return "gone"
+            hook = repo.get(s, d.webhook_id)
+            if hook is None or not hook.enabled:
+                d.status = "abandoned"
+                return "abandoned"
+            return hook.url, d.event_id, d.payload, secrets.decrypt(settings.secret_key,
+                                                                    hook.secret_encrypted)
+
+    loaded = await asyncio.to_thread(load)  # database work stays off the event loop
+    if isinstance(loaded, str):
+        WEBHOOK_DELIVERIES.labels(loaded).inc()
+        return {"delivery_id": delivery_id, "status": loaded}
+    url, event_id, payload, secret = loaded
     status, response, error, ms = await _post(settings, url, event_id, payload, secret)
 
     def record() -> tuple[str, float | None]:
@@ -210,7 +218,7 @@ async def deliver(factory: sessionmaker[Session], settings: Settings, delivery_i
             d.status, d.next_attempt_at = "retrying", utcnow() + timedelta(seconds=delay)
             return "retry", delay
 
-    outcome, delay = record()
+    outcome, delay = await asyncio.to_thread(record)
     WEBHOOK_DELIVERIES.labels(outcome).inc()
     log.info("webhook delivery", extra={"delivery": delivery_id, "webhook_event": event_id,
                                         "outcome": outcome, "status_code": status, "attempt": attempt})
