@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import audits, datasets, health, jobs, targets, traces, webhooks
+from app.api import audits, datasets, docs, health, jobs, targets, traces, webhooks
 from app.api.limits import BodyLimitMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         lifespan=lifespan,
         # short, stable operation ids (the route function's name: audits_create, traces_get…)
         generate_unique_id_function=lambda route: route.name,
+        docs_url=None, redoc_url=None,  # served offline by app/api/docs.py
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     _install_error_handlers(app)
+    docs.install(app)
     for router in (health.router, targets.router, jobs.router, audits.router, datasets.router,
                    traces.router, webhooks.router):
         app.include_router(router)
