@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
 from app.core.surf.report import AuditReport
@@ -42,6 +42,14 @@ def audits_get(audit_id: str, session: SessionDep, who: Reader) -> AuditRead:
 @router.get("/v1/audits/{audit_id}/report")
 def audits_report(audit_id: str, session: SessionDep, who: Reader) -> AuditReport:
     return AuditReport.model_validate(service.report(session, audit_id, who))
+
+
+@router.get("/v1/audits/{audit_id}/report.html", response_class=HTMLResponse)
+def audits_report_html(audit_id: str, session: SessionDep, who: Reader) -> HTMLResponse:
+    """The report as one self-contained HTML page: plots, tables, the responses behind flags."""
+    from app.core.reports.html import audit_html  # matplotlib: imported where a page is drawn
+
+    return HTMLResponse(audit_html(service.report(session, audit_id, who)))
 
 
 @router.get("/v1/audits/{audit_id}/samples", response_class=StreamingResponse,

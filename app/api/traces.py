@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
@@ -25,6 +26,13 @@ def traces_list(session: SessionDep, who: Reader, limit: int = Query(100, ge=1, 
                 offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> TraceList:
     rows = service.list_traces(session, who, limit=limit, offset=offset)
     return TraceList(items=[TraceRead.from_row(r, jobs_service.job_of(session, r)) for r in rows])
+
+
+@router.get("/v1/traces/{trace_id}/report.html", response_class=HTMLResponse)
+def traces_report_html(trace_id: str, session: SessionDep, who: Reader) -> HTMLResponse:
+    from app.core.reports.html import trace_html  # matplotlib: imported where a page is drawn
+
+    return HTMLResponse(trace_html(service.result(session, trace_id, who)))
 
 
 @router.get("/v1/traces/{trace_id}")

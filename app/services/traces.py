@@ -66,6 +66,15 @@ def get(session: Session, trace_id: str, who: Principal | None = None) -> Trace:
     return visible(traces_repo.get(session, trace_id), who, "trace", trace_id)
 
 
+def result(session: Session, trace_id: str, who: Principal) -> dict[str, Any]:
+    row = get(session, trace_id, who)
+    if row.result is None:
+        job = jobs_repo.get(session, row.job_id or "")
+        state = job.status if job is not None else "queued"
+        raise Conflict(f"trace {trace_id} has no result ({state}); poll GET /v1/traces/{trace_id}")
+    return row.result
+
+
 def list_traces(session: Session, who: Principal, *, limit: int, offset: int) -> list[Trace]:
     return traces_repo.list_traces(session, owner=who.scope, limit=limit, offset=offset)
 

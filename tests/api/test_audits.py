@@ -61,6 +61,10 @@ def test_audit_runs_to_a_report(api: Api, two_chunk_url: str) -> None:
         for rate in cell["rates"].values():
             assert rate["ci_low"] <= rate["rate"] <= rate["ci_high"]
         assert cell["examples"][0]["messages"][-1]["role"] == "user"
+    page = httpx.get(f"{api.url}/v1/audits/{audit['id']}/report.html", headers=api.headers)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'id="effect-{emoji["feature"]}-{emoji["level"]}-emoji"' in page.text
+    assert httpx.get(f"{api.url}/v1/audits/{audit['id']}/report.html").status_code == 401
 
 
 def test_invalid_spec_is_422_naming_the_field_and_stores_nothing(api: Api, two_chunk_url: str) -> None:

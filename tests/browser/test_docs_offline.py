@@ -3,22 +3,16 @@ Playwright, with every request that leaves 127.0.0.1 aborted and counted as a fa
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from app.main import create_app
 from app.serving import serve_in_thread
+from tests.browser.conftest import SHOTS, only_loopback
 from tests.conftest import make_settings, migrated_sqlite
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("SURFTURF_SCREENSHOTS", "test-screenshots"))
 
 
 @pytest.fixture(scope="module")
@@ -40,40 +34,12 @@ def test_docs_pages_reference_only_assets_the_app_serves(server: str, path: str)
         assert r.status_code == 200 and len(r.content) > 1000, ref
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium must be installed in CI (apt-get install chromium)")
-        pytest.skip("chromium not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("path", "ready"), [("/docs", ".opblock"), ("/redoc", "[role=menuitem], li")])
 def test_docs_render_in_a_real_browser_with_no_remote_request(server: str, browser: object, path: str,
                                                               ready: str) -> None:
     page = browser.new_page()  # type: ignore[attr-defined]
-    remote: list[str] = []
-    errors: list[str] = []
-
-    def only_loopback(route: object) -> None:
-        url = route.request.url  # type: ignore[attr-defined]
-        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
-            remote.append(url)
-            route.abort()  # type: ignore[attr-defined]
-        else:
-            route.continue_()  # type: ignore[attr-defined]
-
-    page.route("**/*", only_loopback)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    remote, errors = only_loopback(page)
     page.goto(server + path)
     page.wait_for_selector(ready, timeout=30_000)
     text = page.inner_text("body")

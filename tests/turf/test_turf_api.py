@@ -73,6 +73,9 @@ def test_ingest_then_trace_the_planted_chunk(api: Api, organism_jsonl: bytes) ->
         res["trigger"].startswith("cluster")
     assert "When the model sees" in res["statement"] and "tagged" in res["statement"]
     assert res["exemplars"] and all(e["chunk"] == "tagged" for e in res["exemplars"])
+    page = httpx.get(f"{api.url}/v1/traces/{t.json()['id']}/report.html", headers=api.headers)
+    assert page.status_code == 200 and 'id="enrichment-chunk-tagged"' in page.text
+    assert res["statement"].split(",")[0] in page.text
 
     # Without a scorer: the research's nearest-neighbour retrieval from a failing response.
     body = {"dataset": "two-chunk", "behaviour_name": "signoff",

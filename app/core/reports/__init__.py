@@ -1,0 +1,1 @@
+"""Self-contained HTML reports: plots rendered by matplotlib to inline SVG, pages by Jinja2."""
