@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
@@ -19,7 +19,8 @@ from app.api.limits import BodyLimitMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
-from app.errors import SurfturfError
+from app.errors import InvalidInput, SurfturfError
+from app.web import routes as ui
 
 log = logging.getLogger("surfturf.app")
 
@@ -66,15 +67,15 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     _install_error_handlers(app)
     docs.install(app)
     for router in (health.router, targets.router, jobs.router, audits.router, datasets.router,
-                   traces.router, webhooks.router):
+                   traces.router, webhooks.router, ui.router):
         app.include_router(router)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SurfturfError)
-    async def domain_error(_: Request, exc: SurfturfError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+    async def domain_error(request: Request, exc: SurfturfError) -> Response:
+        return ui.errors_as_pages(request, exc) or JSONResponse(exc.to_dict(), status_code=exc.status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -88,8 +89,12 @@ def _install_error_handlers(app: FastAPI) -> None:
                              "field": "body"}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
+        page = ui.errors_as_pages(request, InvalidInput("; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)))
+        if page is not None:
+            return page
         if any(e.get("type") == "json_invalid" for e in errors):  # unparseable: not a field's fault
             where = next(e for e in errors if e.get("type") == "json_invalid")
             ctx = where.get("ctx") or {}

@@ -48,7 +48,15 @@ def principal(row: ApiKey) -> Principal:
 def authenticate(session: Session, key: str | None, *, scope: str) -> ApiKey:
     if not key:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    row = repo.by_hash(session, hash_key(key))
+    return check(session, repo.by_hash(session, hash_key(key)), scope=scope)
+
+
+def by_id(session: Session, key_id: str, *, scope: str) -> ApiKey:
+    """The key behind a web session: still valid, still granting `scope`."""
+    return check(session, repo.get(session, key_id), scope=scope)
+
+
+def check(session: Session, row: ApiKey | None, *, scope: str) -> ApiKey:
     if row is None:
         raise Unauthorized("invalid API key")
     if row.revoked_at is not None:

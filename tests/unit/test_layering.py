@@ -19,6 +19,7 @@ RULES: dict[str, tuple[str, ...]] = {
                  "app.main", "app.config", "app.embedded", "app.cli", "workers"),
     "app/services": (*WEB, "app.api", "app.main", "app.cli", "workers"),
     "app/api": ("app.db.repositories", "app.db.tables", "workers.tasks", "app.cli"),
+    "app/web": ("app.db.repositories", "app.db.tables", "workers", "app.cli"),
     # commands reach storage through services (and app.embedded), like routers do
     "app/cli": ("app.db.repositories", "app.db.tables", "workers.tasks", "app.api"),
     "app/db": (*WEB, "app.services", "app.api", "app.schemas", "app.main", "workers"),
