@@ -84,10 +84,8 @@ def login_form(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, session: SessionDep, settings: SettingsDep,
           api_key: Annotated[str, Form(max_length=200)]) -> Response:
-    origin = request.headers.get("origin")
-    if origin and not sessions.csrf_ok(settings, "x", sessions.csrf_token(settings, "x"), origin,
-                                       request.headers.get("host")):
-        raise Forbidden("sign-in from another site refused")
+    if not sessions.same_origin(request.headers.get("origin"), request.headers.get("host")):
+        raise Forbidden("sign-in from another site refused")  # login CSRF
     try:
         row = api_keys.authenticate(session, api_key.strip(), scope="read")
     except (Unauthorized, Forbidden) as exc:

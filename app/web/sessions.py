@@ -40,11 +40,15 @@ def csrf_token(settings: Settings, cookie: str) -> str:
     return _sign(settings, "csrf:" + cookie)[:40]
 
 
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """Browsers send Origin on every POST; absent (old clients) passes, `null` or foreign fails."""
+    if origin is None:
+        return True
+    return origin != "null" and urlsplit(origin).netloc == (host or "")
+
+
 def csrf_ok(settings: Settings, cookie: str | None, token: str | None, origin: str | None,
             host: str | None) -> bool:
-    """Token bound to this session, and no foreign Origin (browsers send it on POSTs)."""
-    if origin and origin != "null" and urlsplit(origin).netloc != (host or ""):
-        return False
-    if origin == "null":
-        return False
-    return bool(cookie and token and hmac.compare_digest(token, csrf_token(settings, cookie)))
+    """Token bound to this session, and no foreign Origin."""
+    return same_origin(origin, host) and bool(
+        cookie and token and hmac.compare_digest(token, csrf_token(settings, cookie)))
