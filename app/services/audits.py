@@ -49,9 +49,12 @@ def parse_spec(data: dict[str, Any], *, prefix: str = "spec", settings: Settings
 
 
 def fingerprint(spec: ProbeSpec, base_url: str, model: str) -> str:
-    """The same spec against the same model is the same audit: a re-run resumes it."""
-    blob = json.dumps({"spec": spec.model_dump(mode="json"), "base_url": base_url.rstrip("/"),
-                       "model": model}, sort_keys=True, separators=(",", ":"))
+    """The same spec against the same model is the same audit: a re-run resumes it. How fast it
+    is sampled (design.concurrency) does not change what is measured, so it is left out."""
+    dumped = spec.model_dump(mode="json")
+    dumped["design"].pop("concurrency", None)
+    blob = json.dumps({"spec": dumped, "base_url": base_url.rstrip("/"), "model": model},
+                      sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
