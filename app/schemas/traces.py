@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.core.surf.spec import BehaviourSpec
 from app.core.turf.request import TraceExample, TraceRequest
-from app.core.turf.trace import TraceResult
+from app.core.turf.result import TraceResult
 from app.schemas.common import Body
 from app.schemas.jobs import JobRead
 

@@ -64,3 +64,16 @@ def test_the_rules_catch_what_they_name(tmp_path: Path) -> None:
     assert {m for m in found if banned(m, RULES["app/core"])} == {
         "app.db.repositories", "app.db.repositories.jobs", "fastapi.routing"}
     assert not banned("app.dbx", ("app.db",))
+
+
+def test_the_api_starts_without_the_scientific_stack() -> None:
+    """`surfturf serve` answers /healthz fast because numpy, scipy, statsmodels, matplotlib and
+    torch load only where an analysis, a plot or an embedding runs (issue 12's start-up target)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, app.main; print(','.join(m for m in ('numpy', 'scipy', 'statsmodels', "
+             "'matplotlib', 'jinja2', 'torch', 'faiss') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=ROOT, timeout=60).stdout.strip()
+    assert loaded == "", f"imported at start-up: {loaded}"

@@ -6,33 +6,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from pydantic import BaseModel, Field
 from scipy.stats import hypergeom, norm
 from statsmodels.stats.proportion import proportion_confint
 
 from app.core.stats.fdr import bh_qvalues
-
-
-class Group(BaseModel):
-    family: str = Field(description="chunk | cluster | attribute")
-    group: str = Field(description="Chunk label, cluster label, or attribute.")
-    hits: int = Field(description="Behaviour-positive examples in this group.")
-    n_hits: int = Field(description="All behaviour-positive examples.")
-    base: int = Field(description="Examples in this group.")
-    n_all: int = Field(description="All examples.")
-    hit_share: float | None = Field(description="hits / n_hits.")
-    hit_share_ci: list[float | None] = Field(description="Wilson 95% CI of hit_share.")
-    base_share: float | None = Field(description="base / n_all: the share expected by chance.")
-    base_share_ci: list[float | None]
-    odds_ratio: float = Field(description="Odds of the behaviour in vs out of the group.")
-    odds_ratio_ci: list[float] = Field(description="95% CI (Woolf; +0.5 when a cell is empty).")
-    p_value: float = Field(description="One-sided Fisher exact test for enrichment.")
-    q_value: float = Field(description="BH over the groups of this family.")
-    significant: bool
-
-    def rank(self) -> tuple[float, int]:
-        """Most enriched first: by the odds ratio's lower bound, then by hits."""
-        return -self.odds_ratio_ci[0], -self.hits
+from app.core.turf.result import Group
 
 
 def enrichment(groups_of_hits: Sequence[Iterable[str]], groups_of_all: Sequence[Iterable[str]],

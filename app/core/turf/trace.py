@@ -5,39 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel, Field
-
 from app.core.stats.rates import wilson
-from app.core.turf.enrichment import Group, enrichment_counts
+from app.core.turf.enrichment import enrichment_counts
 from app.core.turf.groups import GroupCodes, RowMeta
+from app.core.turf.result import TRACE_SCHEMA_VERSION, Exemplar, Group, TraceResult
 
-TRACE_SCHEMA_VERSION = 1
-
-
-class Exemplar(BaseModel):
-    ordinal: int
-    ext_id: str | None
-    chunk: str
-    prompt: str
-    response: str
-
-
-class TraceResult(BaseModel):
-    schema_version: int = TRACE_SCHEMA_VERSION
-    dataset: str
-    behaviour: str
-    method: str = Field(description="How positives were found: scorer, neighbours, or both.")
-    positives: int
-    positive_share: dict[str, float | None] = Field(description="Share of rows positive, Wilson CI.")
-    chunks: list[Group] = Field(description="Most enriched first.")
-    clusters: list[Group]
-    attributes: list[Group]
-    top_chunk: str | None = Field(description="Most enriched significant chunk, if any.")
-    trigger: str | None = Field(description="Most enriched significant prompt feature, preferring "
-                                            "features of the failing prompts.")
-    statement: str = Field(description="'When the model sees [trigger], it [behaviour]' with counts.")
-    exemplars: list[Exemplar] = Field(default_factory=list, description="Positives from the top "
-                                      "chunk (or any), filled in by the caller that holds the rows.")
+__all__ = ["TRACE_SCHEMA_VERSION", "Exemplar", "Group", "RowMeta", "TraceResult", "trace"]
 
 
 def trace(rows: GroupCodes | list[RowMeta], positives: Iterable[int], *, dataset: str, behaviour: str,
