@@ -16,13 +16,15 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("SURFTURF_SCREENSHOTS", "test-screenshots"))  # CI lists this folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium must be installed in CI (apt-get install chromium)")
         pytest.skip("chromium not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
+    # Module scope, not session: while Playwright's sync API is open, this thread counts as
+    # running an event loop, and every later test's asyncio.run() would fail.
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
