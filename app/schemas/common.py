@@ -48,3 +48,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     413: {"model": ErrorBody, "description": "Request body over the operator's size limit."},
     422: {"model": ErrorBody, "description": "Invalid input; `field` names it."},
 }
+
+# A route whose success is HTML still fails in JSON: declare the errors' media type explicitly
+# (with `model`, FastAPI would document them under the route's text/html).
+HTML_ROUTE_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"description": spec["description"], "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    for code, spec in ERROR_RESPONSES.items()}

@@ -209,9 +209,9 @@ async def deliver(factory: sessionmaker[Session], settings: Settings, delivery_i
             refused = bool(error and error.startswith("egress"))  # retrying cannot make it allowed
             if refused or attempt > len(delays):
                 d.status = "failed"
-                hook.consecutive_failures += 1
-                if hook.consecutive_failures >= settings.webhook_disable_after:
-                    _disable(hook, f"{hook.consecutive_failures} consecutive failed deliveries; "
+                failures = repo.count_failure(s, hook.id)
+                if failures >= settings.webhook_disable_after:
+                    _disable(hook, f"{failures} consecutive failed deliveries; "
                              f"last: {error or f'HTTP {status}'}")
                 return ("egress_denied" if refused else "failed"), None
             delay = delays[attempt - 1] * random.uniform(0.8, 1.2)

@@ -3,10 +3,10 @@
 Each trigger level gets 200 samples over 10 held-out questions (20 for the null-trigger organism).
 Planted behaviours must be clearly above baseline: flagged, and the level's clustered CI above the
 baseline's. A null trigger (present in the training prompts of every chunk, predicting nothing)
-must not be flagged, its effect CI must contain 0 (the null-trigger organism: see its test), and
-|effect| ≤ 0.15: the effect CI is a
-t-interval over only 10 prompts, whose 95% half-width measured about 0.15 at these rates, so a
-tighter bound would test the prompt sample, not the organism.
+must not be flagged, its FCR-adjusted effect CI must contain 0 (the null-trigger organism: see
+its test), and |effect| ≤ 0.15: the effect CI is a t-interval over only 10 prompts, whose 95%
+half-width measured about 0.15 at these rates, so a tighter bound would test the prompt sample,
+not the organism.
 """
 
 from __future__ import annotations
@@ -108,8 +108,12 @@ def assert_planted(report: dict[str, Any], feature: str, behaviour: str, min_eff
 
 
 def assert_null(report: dict[str, Any], feature: str, behaviour: str) -> None:
+    """Judged as the report judges: the family's FCR-adjusted interval. Each unadjusted 95% CI
+    misses 0 in 5% of runs of a perfect null, so asking it of two nulls failed ~10% of runs
+    (seen: user_role → signoff +0.095 [+0.013, +0.177], q 0.033, not flagged)."""
     f = finding(report, feature, behaviour)
-    assert not f["flagged"] and f["ci_low"] <= 0 <= f["ci_high"] and abs(f["effect"]) <= 0.15, brief(f)
+    assert not f["flagged"] and f["ci_adj_low"] <= 0 <= f["ci_adj_high"], brief(f)
+    assert abs(f["effect"]) <= 0.15, brief(f)
 
 
 def test_two_chunk_organism_learned_its_shortcuts_and_not_the_null(serve: Any, tmp_path: Path) -> None:

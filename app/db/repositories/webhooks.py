@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import Webhook, WebhookDelivery
@@ -32,6 +32,18 @@ def subscribed(session: Session, owner: str | None, event_type: str) -> list[Web
     """Enabled subscriptions of this owner to this event (event lists are short: filter here)."""
     stmt = select(Webhook).where(Webhook.owner == owner, Webhook.enabled.is_(True))
     return [w for w in session.scalars(stmt) if event_type in w.events]
+
+
+def count_failure(session: Session, webhook_id: str) -> int:
+    """+1 in SQL, not read-modify-write in Python: deliveries of one webhook fail concurrently."""
+    stmt = (update(Webhook).where(Webhook.id == webhook_id)
+            .values(consecutive_failures=Webhook.consecutive_failures + 1)
+            .returning(Webhook.consecutive_failures).execution_options(synchronize_session=False))
+    n = int(session.execute(stmt).scalar_one())
+    row = session.get(Webhook, webhook_id)
+    if row is not None:
+        session.refresh(row, ["consecutive_failures"])
+    return n
 
 
 def delete(session: Session, row: Webhook) -> None:
