@@ -106,10 +106,14 @@ def _enqueue(session: Session, settings: Settings, hook: Webhook, event_id: str,
              event_type: EventType, payload: dict[str, Any]) -> WebhookDelivery:
     d = repo.add_delivery(session, webhook_id=hook.id, event_id=event_id, event_type=event_type.value,
                           payload=payload, attempt_log=[])
-    # runs ahead of audits (priority), one job attempt per try on the retry schedule
-    d.job_id = jobs_repo.enqueue(session, KIND, {"delivery_id": d.id}, owner=hook.owner,
-                                 max_attempts=len(settings.webhook_retry_delays) + 1, priority=10).id
+    _schedule(session, settings, d, hook.owner)
     return d
+
+
+def _schedule(session: Session, settings: Settings, d: WebhookDelivery, owner: str | None) -> None:
+    """The delivery's job: ahead of audits (priority), one job attempt per scheduled try."""
+    d.job_id = jobs_repo.enqueue(session, KIND, {"delivery_id": d.id}, owner=owner,
+                                 max_attempts=len(settings.webhook_retry_delays) + 1, priority=10).id
 
 
 def emit(session: Session, settings: Settings, owner: str | None, event_type: EventType,
@@ -155,8 +159,7 @@ def redeliver(session: Session, settings: Settings, webhook_id: str, delivery_id
     if d is None or d.webhook_id != hook.id:
         raise NotFound(f"delivery {delivery_id} not found")
     d.status, d.next_attempt_at = "pending", None
-    d.job_id = jobs_repo.enqueue(session, KIND, {"delivery_id": d.id}, owner=hook.owner,
-                                 max_attempts=len(settings.webhook_retry_delays) + 1, priority=10).id
+    _schedule(session, settings, d, hook.owner)
     return d
 
 
