@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
+    audit_chunk_size: int = Field(
+        default=500, ge=0, description="Samples per chunk job: a fixed-design audit of more "
+        "samples is split into chunk jobs that any worker may take, so one audit spreads over "
+        "every worker (0: one job per audit). Fixed when the audit is created.")
+    audit_poll_seconds: float = Field(default=1.0, gt=0, description="How often a chunked "
+                                      "audit's own job checks its chunks between runs.")
     backoff_base_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=300.0, ge=0)
 

@@ -78,7 +78,8 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
     """Same job as the service runs; returns the report, or None if the job did not succeed.
     An unfinished audit of the same spec against the same model is resumed unless `new`."""
 
-    local = _trusted(settings, api_key_env)
+    # One in-process worker: chunks would add no parallelism, only a drained pipeline per chunk.
+    local = _trusted(settings, api_key_env).model_copy(update={"audit_chunk_size": 0})
 
     def create(s: Session) -> tuple[str, str]:
         twin = None if new else audits.unfinished_twin(s, spec, target_url, target_model, ME)

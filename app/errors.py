@@ -16,6 +16,15 @@ class RetryLater(Exception):  # noqa: N818 - a schedule, not a failure
         self.delay = delay
 
 
+class Waiting(Exception):  # noqa: N818 - a state, not a failure
+    """A task waits on other jobs (a chunked audit on its chunks): the job is handed back
+    without spending an attempt and runs again after `delay` seconds, holding no worker slot."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
 class SurfturfError(Exception):
     """Base of every error the API renders; `field` points at the offending input."""
 

@@ -22,7 +22,7 @@ from app.db.engine import transaction
 from app.db.repositories import jobs as repo
 from app.db.repositories.jobs import LeaseLost
 from app.db.types import utcnow
-from app.errors import Halted, RetryLater, SurfturfError
+from app.errors import Halted, RetryLater, SurfturfError, Waiting
 from app.metrics import JOBS_FINISHED
 from app.services import events
 from workers.context import JobContext
@@ -124,6 +124,9 @@ class Worker:
         except Halted:
             await self._write(repo.release, ctx.job_id, self.worker_id)
             log.info("job halted and released on shutdown", extra={"job": ctx.job_id})
+            return
+        except Waiting as exc:  # on other jobs: back in the queue, this attempt not spent
+            await self._write(repo.release, ctx.job_id, self.worker_id, exc.delay)
             return
         except RetryLater as exc:  # the task's own schedule (webhook deliveries)
             retry_at = utcnow() + timedelta(seconds=exc.delay)

@@ -73,9 +73,8 @@ def _chain(first: str, rest: Any) -> Any:
 
 @router.post("/v1/audits/{audit_id}/cancel")
 def audits_cancel(audit_id: str, session: SessionDep, who: Writer) -> AuditRead:
-    row = service.get(session, audit_id, who)
-    job = jobs_service.cancel(session, row.job_id or "")
-    return AuditRead.from_row(row, job)
+    job = service.cancel(session, audit_id, who)
+    return AuditRead.from_row(service.get(session, audit_id, who), job)
 
 
 @router.post("/v1/audits/{audit_id}/resume")

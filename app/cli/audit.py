@@ -109,13 +109,12 @@ def _audit_show(args: argparse.Namespace) -> int:
 
 def _audit_cancel(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
-    from app.services import audits, jobs
+    from app.services import audits
 
     audit_id = _require_id(args)
 
     def cancel(s: Any) -> str:
-        row = audits.get(s, audit_id, ME)
-        return jobs.cancel(s, row.job_id or "").status
+        return audits.cancel(s, audit_id, ME).status
 
     status = with_session(settings_of(args), cancel)
     print(json.dumps({"id": audit_id, "job_status": status}) if args.json else

@@ -43,7 +43,8 @@ class AuditRead(BaseModel):
     id: str
     name: str
     target_id: str
-    status: AuditStatus = Field(description="From its job; `completed` once the report is stored.")
+    status: AuditStatus = Field(description="From its job; `completed` once the report is stored. "
+                                "A chunked audit whose job waits on its chunks is `running`.")
     job: JobRead | None
     created_at: datetime
     finished_at: datetime | None
@@ -52,6 +53,9 @@ class AuditRead(BaseModel):
     @classmethod
     def from_row(cls, row: Any, job: Any) -> AuditRead:
         status = AuditStatus(STATUS.get(job.status, job.status)) if job else AuditStatus.queued
+        chunked = bool((row.config or {}).get("chunk_jobs"))
+        if status is AuditStatus.queued and chunked and job.started_at is not None:
+            status = AuditStatus.running  # handed back between checks on its chunks
         summary = None
         if row.report:
             fs = row.report.get("findings", [])

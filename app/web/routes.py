@@ -194,8 +194,7 @@ def _filtered(request: Request, audit_id: str, who: Principal, cell: str | None,
 def cancel(audit_id: str, request: Request, session: SessionDep, settings: SettingsDep,
            csrf: Token = None) -> Response:
     who = guarded(request, session, settings, csrf)
-    row = audits.get(session, audit_id, who)
-    jobs.cancel(session, row.job_id or "")
+    audits.cancel(session, audit_id, who)
     return RedirectResponse(f"/ui/audits/{audit_id}", status_code=303)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import transaction
-from app.services import audits, targets
+from app.services import audit_run, audits, targets
 from app.services.owners import Principal
 
 SPEC = {
@@ -33,7 +33,7 @@ def test_progress_names_open_findings_until_every_one_is_decided(
     async def record(done: int, total: int | None, message: str | None) -> None:
         messages.append(message or "")
 
-    result = asyncio.run(audits.execute(session_factory, settings, audit_id, record))
+    result = asyncio.run(audit_run.execute(session_factory, settings, audit_id, record))
     with transaction(session_factory) as s:
         report = audits.get(s, audit_id).report
     seq = report["sequential"]

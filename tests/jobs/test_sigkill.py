@@ -32,7 +32,7 @@ SPEC = {
 
 
 def start_worker(db_url: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SURFTURF_DATABASE_URL": db_url, "SURFTURF_DATA_DIR": str(data_dir),
+    env = {**os.environ, "SURFTURF_AUDIT_POLL_SECONDS": "0.2", "SURFTURF_DATABASE_URL": db_url, "SURFTURF_DATA_DIR": str(data_dir),
            "SURFTURF_LEASE_SECONDS": "2", "SURFTURF_HEARTBEAT_SECONDS": "0.3",
            "SURFTURF_WORKER_POLL_SECONDS": "0.1", "SURFTURF_LOG_LEVEL": "WARNING",
            "SURFTURF_TARGET_EGRESS": "public,loopback"}
@@ -42,7 +42,7 @@ def start_worker(db_url: str, data_dir: Path) -> subprocess.Popen[bytes]:
 
 @pytest.mark.slow
 def test_sigkill_mid_audit_then_another_worker_finishes(tmp_path: Path, db_url: str) -> None:
-    settings = make_settings(tmp_path, db_url)
+    settings = make_settings(tmp_path, db_url, audit_chunk_size=0)  # one job: see the next test
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     organism = create_organism_app(organism_spec("two-chunk"), latency_ms=15)
@@ -96,3 +96,58 @@ def test_sigkill_mid_audit_then_another_worker_finishes(tmp_path: Path, db_url: 
     assert report["totals"]["completed"] == 800
     # D10: usage sums both attempts (each stored sample was a request of one of them), not the last
     assert report["usage"]["attempts"] == 2 and report["usage"]["requests"] >= 800
+
+
+@pytest.mark.slow
+def test_sigkill_one_of_two_workers_sharing_a_chunked_audit(tmp_path: Path, db_url: str) -> None:
+    """Eight chunks over two worker processes; one is killed mid-audit, its chunks' leases
+    expire and the survivor takes them over: every sample stored once, one analysis."""
+    settings = make_settings(tmp_path, db_url, audit_chunk_size=100)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    organism = create_organism_app(organism_spec("two-chunk"), latency_ms=15)
+    with serve_in_thread(organism) as url:
+        with transaction(factory) as s:
+            t = targets.create(s, settings, {"name": "o", "base_url": url + "/v1", "model": "two-chunk"},
+                               "tester")
+            audit = audits.create(s, settings, target_id=t.id, spec=SPEC, who=Principal("tester"))
+            audit_id, job_id = audit.id, audit.job_id
+
+        def progress() -> tuple[str, int]:
+            with transaction(factory) as s:
+                j = jobs_repo.get(s, job_id)
+                return j.status, j.progress_done
+
+        victim, survivor = (start_worker(db_url, tmp_path / "data") for _ in range(2))
+        try:
+            deadline = time.monotonic() + 60
+            while progress()[1] < 200:
+                assert victim.poll() is None, victim.stderr.read().decode() if victim.stderr else ""
+                assert time.monotonic() < deadline, "no progress"
+                time.sleep(0.05)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            deadline = time.monotonic() + 90
+            while progress()[0] not in ("succeeded", "failed"):
+                assert survivor.poll() is None, survivor.stderr.read().decode() if survivor.stderr else ""
+                assert time.monotonic() < deadline, "the survivor did not finish"
+                time.sleep(0.1)
+        finally:
+            survivor.send_signal(signal.SIGTERM)
+            assert survivor.wait(timeout=30) == 0
+        requests = organism.state.requests
+
+    with transaction(factory) as s:
+        j = jobs_repo.get(s, job_id)
+        row = audits.get(s, audit_id)
+        chunks = [jobs_repo.get(s, c) for c in row.config["chunk_jobs"]]
+        keys = s.execute(select(AuditResult.cell_key, AuditResult.prompt_index,
+                                AuditResult.sample_index, AuditResult.error)).all()
+    engine.dispose()
+    assert j.status == "succeeded", j.error
+    assert len(chunks) == 8 and all(c.status == "succeeded" for c in chunks)
+    assert any(c.attempts == 2 for c in chunks)  # the victim's chunks, taken over
+    assert len(keys) == 800 and len({k[:3] for k in keys}) == 800 and all(k[3] is None for k in keys)
+    # Redone: at most the victim's two chunks' unflushed batches and in-flight calls; preflight.
+    assert 800 <= requests <= 800 + 2 * (64 + 4) + 1
+    assert row.report["totals"]["completed"] == 800

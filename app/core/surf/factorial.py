@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ async def run_factorial(
     batch_size: int = 64,
     samples_limit: int | None = None,
     halt: asyncio.Event | None = None,
+    part: tuple[int, int] | None = None,
 ) -> RunOutcome:
     """Runs every item not in `done`; results go to `sink` in batches (idempotent keys).
 
@@ -135,14 +137,21 @@ async def run_factorial(
     behind them, so a database write never holds up sampling (it pushes back only when
     `MAX_PENDING_BATCHES` wait). A failed write stops the lanes and is raised here.
     Once `halt` is set no new request starts; those in flight finish and are stored, and the
-    outcome says `halted`."""
+    outcome says `halted`. `part` = (start, stop) runs only those positions of the design's
+    order (one chunk of a chunked audit); progress then counts that part."""
     done = done or set()
-    total = spec.work_item_count()
+    items: Iterator[WorkItem]
+    if part is None:
+        total, finished = spec.work_item_count(), len(done)
+        items = (it for it in expand(spec, samples_limit) if it.key not in done)
+    else:
+        mine = list(itertools.islice(expand(spec, samples_limit), *part))
+        todo = [it for it in mine if it.key not in done]
+        total, finished = len(mine), len(mine) - len(todo)
+        items = iter(todo)
     levels = build_levels(spec)
-    outcome = RunOutcome(skipped_done=len(done))
-    items = (it for it in expand(spec, samples_limit) if it.key not in done)
+    outcome = RunOutcome(skipped_done=finished)
     buffer: list[SampleResult] = []
-    finished = len(done)
     stop = asyncio.Event()
     last_progress = 0.0
     pending: asyncio.Queue[list[SampleResult] | None] = asyncio.Queue(MAX_PENDING_BATCHES)

@@ -171,10 +171,18 @@ def mark_cancelled(session: Session, job_id: str, worker_id: str) -> bool:
     return _finish(session, job_id, worker_id, status="cancelled", finished_at=utcnow())
 
 
-def release(session: Session, job_id: str, worker_id: str) -> bool:
-    """Graceful stop: hand the job back without spending an attempt."""
-    return _finish(session, job_id, worker_id, status="queued", run_after=utcnow(),
-                   attempts=Job.attempts - 1)
+def release(session: Session, job_id: str, worker_id: str, delay: float = 0.0) -> bool:
+    """Graceful stop, or a wait on other jobs: hand the job back without spending an attempt."""
+    return _finish(session, job_id, worker_id, status="queued",
+                   run_after=utcnow() + timedelta(seconds=delay), attempts=Job.attempts - 1)
+
+
+def note_progress(session: Session, job_id: str, done: int, message: str | None) -> None:
+    """Progress of a job written by others (a chunked audit's chunks): unfenced, since the job
+    itself may be waiting with no lease while its chunks sample."""
+    session.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
+                    .values(progress_done=done, progress_message=message)
+                    .execution_options(synchronize_session=False))
 
 
 def requeue(session: Session, job_id: str, extra_attempts: int) -> Job | None:
