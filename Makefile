@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-lm test install install-dev install-lm install-vllm lint bench bench-backends
+.PHONY: demo demo-lm test compose-test install install-dev install-lm install-vllm lint bench bench-backends bench-scale
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,6 +52,11 @@ test: install-dev install-vllm
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not vllm"
 	# bounded: a leaked engine thread must fail CI, not hang it
 	VLLM_CPU_KVCACHE_SPACE=1 timeout 900 $(VBIN)/python -m pytest -q -p no:cacheprovider -m vllm tests/backends
+	# the docker-compose deployment, up for real and driven over HTTP (bounded: it must not hang CI)
+	timeout 1800 .ci/compose-test
+
+compose-test: install-dev
+	timeout 1800 .ci/compose-test
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -59,6 +64,9 @@ lint: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/audit_overhead.py
+
+bench-scale: install-dev
+	$(BIN)/python bench/scale_out.py
 
 bench-backends: install-dev install-vllm
 	$(BIN)/python bench/backends.py --vllm-python $(VBIN)/python

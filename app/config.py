@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     worker_concurrency: int = Field(default=2, ge=1)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
+    worker_alive_file: Path | None = Field(
+        default=None, description="A worker touches this file on every pass of its claim loop; "
+        "`surfturf worker --check` (a container healthcheck) reads its age.")
     lease_seconds: float = Field(default=30.0, gt=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
@@ -90,8 +93,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEV_SECRET:
-            raise ValueError("SURFTURF_SECRET_KEY must be set in production")
+        if self.env == "production" and (self.secret_key == DEV_SECRET or len(self.secret_key) < 16):
+            raise ValueError("SURFTURF_SECRET_KEY must be set in production, 16 characters or more "
+                             "(e.g. `openssl rand -hex 32`)")
         return self
 
     @property

@@ -59,6 +59,7 @@ class Worker:
         """Claim and run jobs until stop() is called; then drain, and release what is left."""
         log.info("worker started", extra={"worker": self.worker_id, "concurrency": self.concurrency})
         while not self.stopping.is_set():
+            self._alive()
             claimed = False
             if len(self._running) < self.concurrency:
                 try:
@@ -78,6 +79,15 @@ class Worker:
                     pass
         await self._drain(grace_seconds)
         log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def _alive(self) -> None:
+        """Liveness for a healthcheck: the claim loop turned (a hung loop stops touching it)."""
+        path = self.settings.worker_alive_file
+        if path is not None:
+            try:
+                path.touch()
+            except OSError as exc:
+                log.warning("cannot touch the alive file", extra={"path": str(path), "error": str(exc)})
 
     def _forget(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._running.pop(job_id, None)

@@ -32,6 +32,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from workers.runner import Worker
 
     settings = settings_of(args)
+    if args.check:
+        return _worker_alive(settings.worker_alive_file, args.max_age)
     configure_logging(settings.log_level)
     engine = make_engine(settings.resolved_database_url)
     worker = Worker(settings, make_session_factory(engine), concurrency=args.concurrency)
@@ -46,6 +48,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
         asyncio.run(main())
     finally:
         engine.dispose()
+    return 0
+
+
+def _worker_alive(path: Any, max_age: float) -> int:
+    """Exit 0 when the worker's claim loop turned within `max_age` seconds (a healthcheck)."""
+    import time
+
+    if path is None:
+        print("error: set SURFTURF_WORKER_ALIVE_FILE for the worker and its check", file=sys.stderr)
+        return 2
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        print(f"unhealthy: {path} does not exist (worker not started?)", file=sys.stderr)
+        return 1
+    if age > max_age:
+        print(f"unhealthy: the worker loop last turned {age:.0f}s ago (> {max_age:.0f}s)", file=sys.stderr)
+        return 1
+    print(f"alive: the worker loop turned {age:.1f}s ago")
     return 0
 
 
@@ -113,6 +134,9 @@ def register(sub: Any) -> None:
     w = sub.add_parser("worker", help="standalone worker process")
     w.add_argument("--concurrency", type=int, default=None, help="jobs at once")
     w.add_argument("--grace", type=float, default=20.0, help="seconds to finish jobs on SIGTERM")
+    w.add_argument("--check", action="store_true",
+                   help="healthcheck: exit 0 if a worker's alive file is fresh, else 1")
+    w.add_argument("--max-age", type=float, default=30.0, help="--check: seconds (default 30)")
     w.set_defaults(fn=cmd_worker)
     d = sub.add_parser("db", help="migrations")
     d.add_argument("action", choices=["upgrade", "downgrade", "current"])

@@ -27,7 +27,8 @@ class Progress(BaseModel):
 
 class JobRead(ORMModel):
     id: str
-    kind: str = Field(description="Task name, <domain>.<verb>: audit.run, dataset.ingest, trace.run.")
+    kind: str = Field(description="Task name, <domain>.<verb>: audit.run, audit.chunk (one slice "
+                      "of a big audit), dataset.ingest, trace.run, webhook.deliver.")
     status: JobStatus
     attempts: int
     max_attempts: int

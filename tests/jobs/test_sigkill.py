@@ -32,7 +32,8 @@ SPEC = {
 
 
 def start_worker(db_url: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SURFTURF_AUDIT_POLL_SECONDS": "0.2", "SURFTURF_DATABASE_URL": db_url, "SURFTURF_DATA_DIR": str(data_dir),
+    env = {**os.environ, "SURFTURF_DATABASE_URL": db_url, "SURFTURF_DATA_DIR": str(data_dir),
+           "SURFTURF_AUDIT_POLL_SECONDS": "0.2",
            "SURFTURF_LEASE_SECONDS": "2", "SURFTURF_HEARTBEAT_SECONDS": "0.3",
            "SURFTURF_WORKER_POLL_SECONDS": "0.1", "SURFTURF_LOG_LEVEL": "WARNING",
            "SURFTURF_TARGET_EGRESS": "public,loopback"}
