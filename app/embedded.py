@@ -122,6 +122,24 @@ def resume_audit_embedded(settings: Settings, audit_id: str) -> dict[str, Any] |
                         unit="sample", resume_hint=RESUME)
 
 
+def run_search_embedded(settings: Settings, spec: Any, *, target_url: str, target_model: str,
+                        api_key_env: str | None = None) -> dict[str, Any] | None:
+    """A search and its confirmation audit, on the in-process worker; returns search.json."""
+    from app.services import searches
+
+    local = _trusted(settings, api_key_env)
+
+    def create(s: Session) -> tuple[str, str]:
+        target = targets.create(s, local, {"name": f"{target_model} @ {target_url}",
+                                           "base_url": target_url, "model": target_model,
+                                           "api_key_env": api_key_env}, ME.owner)
+        row = searches.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME)
+        return row.id, row.job_id or ""
+
+    return run_embedded(local, create, lambda s, i: searches.get(s, i).result, label="search",
+                        unit="candidate")
+
+
 async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sample",
                   desc: str = "audit", until: Callable[[Session], bool] | None = None
                   ) -> tuple[str, str | None]:

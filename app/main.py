@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import audits, datasets, docs, health, jobs, targets, traces, webhooks
+from app.api import audits, datasets, docs, health, jobs, searches, targets, traces, webhooks
 from app.api.limits import BodyLimitMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
@@ -66,8 +66,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.add_middleware(RequestContextMiddleware)
     _install_error_handlers(app)
     docs.install(app)
-    for router in (health.router, targets.router, jobs.router, audits.router, datasets.router,
-                   traces.router, webhooks.router, ui.router):
+    for router in (health.router, targets.router, jobs.router, audits.router, searches.router,
+                   datasets.router, traces.router, webhooks.router, ui.router):
         app.include_router(router)
     return app
 

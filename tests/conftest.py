@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -169,3 +170,22 @@ def two_chunk_url() -> Iterator[str]:
 def null_trigger_url() -> Iterator[str]:
     with serve_in_thread(create_organism_app(organism_spec("null-trigger"))) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def planted_url() -> Iterator[Any]:
+    """Two planted emoji triggers (tests/search/planted.py): (url, app)."""
+    from tests.search.planted import PLANTED
+
+    app = create_organism_app(PLANTED)
+    with serve_in_thread(app) as url:
+        yield url, app
+
+
+@pytest.fixture(scope="session")
+def null_url() -> Iterator[Any]:
+    from tests.search.planted import NULL
+
+    app = create_organism_app(NULL)
+    with serve_in_thread(app) as url:
+        yield url, app

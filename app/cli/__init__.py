@@ -1,4 +1,4 @@
-"""`surfturf serve | worker | db | keys | audit | datasets | traces | webhooks | organism | models |
+"""`surfturf serve | worker | db | keys | audit | search | datasets | traces | webhooks | organism | models |
 ingest | trace | report | demo | openapi`.
 
 One module per command group: each adds its subcommands in `register`."""
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from app import __version__
-from app.cli import audit, models, report, server, turf, webhooks
+from app.cli import audit, models, report, search, server, turf, webhooks
 from app.cli.common import CLIError
 from app.errors import SurfturfError
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"surfturf {__version__}")
     p.add_argument("--data-dir", type=Path, help="override SURFTURF_DATA_DIR")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (server, audit, models, turf, webhooks, report):
+    for group in (server, audit, search, models, turf, webhooks, report):
         group.register(sub)
     return p
 

@@ -214,3 +214,45 @@ class WebhookDelivery(Base):
     job_id: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Search(Base):
+    """A SURF adaptive search; its confirmation audit (once run) is linked both ways."""
+
+    __tablename__ = "searches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    target_id: Mapped[str] = mapped_column(ForeignKey("targets.id", ondelete="RESTRICT"))
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    pool: Mapped[list[Any] | None] = mapped_column(JSONType, default=None)  # resolved once
+    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    confirmation_audit_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SearchCandidate(Base):
+    """One judged candidate, stored as soon as it is judged: a resumed search never redoes it."""
+
+    __tablename__ = "search_candidates"
+    __table_args__ = (
+        UniqueConstraint("search_id", "run", "iteration", "idx", name="uq_search_candidates_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"), index=True)
+    run: Mapped[int] = mapped_column(Integer)
+    iteration: Mapped[int] = mapped_column(Integer)
+    idx: Mapped[int] = mapped_column(Integer)
+    attributes: Mapped[list[Any]] = mapped_column(JSONType)
+    prompt_index: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    system: Mapped[str | None] = mapped_column(Text, default=None)
+    response: Mapped[str | None] = mapped_column(Text, default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

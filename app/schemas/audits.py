@@ -49,6 +49,7 @@ class AuditRead(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     summary: AuditSummary | None = Field(description="Counts of findings once completed.")
+    search_id: str | None = Field(default=None, description="The search this audit confirms, if any.")
 
     @classmethod
     def from_row(cls, row: Any, job: Any) -> AuditRead:
@@ -65,7 +66,8 @@ class AuditRead(BaseModel):
                                    totals=Totals.model_validate(row.report["totals"]))
         return cls(id=row.id, name=row.name, target_id=row.target_id, status=status,
                    job=JobRead.from_row(job) if job else None, created_at=row.created_at,
-                   finished_at=row.finished_at, summary=summary)
+                   finished_at=row.finished_at, summary=summary,
+                   search_id=(row.config or {}).get("search_id"))
 
 
 class AuditList(BaseModel):

@@ -24,6 +24,8 @@ class EventType(StrEnum):
     dataset_failed = "dataset.failed"
     trace_completed = "trace.completed"
     trace_failed = "trace.failed"
+    search_completed = "search.completed"
+    search_failed = "search.failed"
     webhook_test = "webhook.test"
 
 
@@ -89,6 +91,29 @@ class TraceEventData(BaseModel):
     link: str
 
 
+class DiscoverySummary(BaseModel):
+    attribute: str
+    text: str
+    search_rank: int
+    mean_score: float | None
+    confirmed: bool | None = Field(description="Flagged (an increase) by the confirmation audit; "
+                                   "null when no confirmation ran.")
+    effect: float | None = None
+
+
+class SearchEventData(BaseModel):
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    search_id: str
+    name: str
+    target: TargetRef
+    discoveries: list[DiscoverySummary] = Field(default_factory=list, description="The attributes "
+                                                "sent to confirmation, best first.")
+    confirmed: int = 0
+    confirmation_audit_id: str | None = None
+    error: str | None = Field(default=None, description="search.failed: why.")
+    link: str
+
+
 class TestEventData(BaseModel):
     schema_version: Literal[1] = EVENT_SCHEMA_VERSION
     webhook_id: str
@@ -100,4 +125,4 @@ class Event(BaseModel):
 
     type: EventType
     timestamp: datetime
-    data: AuditEventData | DatasetEventData | TraceEventData | TestEventData
+    data: AuditEventData | DatasetEventData | TraceEventData | SearchEventData | TestEventData

@@ -11,16 +11,19 @@ from app.config import Settings
 from app.core.surf.report import AuditReport, Example, Finding, TargetRef
 from app.db.repositories import audits as audits_repo
 from app.db.repositories import datasets as datasets_repo
+from app.db.repositories import searches as searches_repo
 from app.db.repositories import targets as targets_repo
 from app.db.repositories import traces as traces_repo
-from app.db.tables import Audit, Dataset, Trace
+from app.db.tables import Audit, Dataset, Search, Trace
 from app.schemas.events import (
     AuditEventData,
     AuditLinks,
     DatasetEventData,
+    DiscoverySummary,
     EventType,
     ExamplePair,
     FindingSummary,
+    SearchEventData,
     TraceEventData,
 )
 from app.services import webhooks
@@ -64,6 +67,14 @@ def trace_completed(session: Session, settings: Settings, t: Trace, result: dict
         statement=result.get("statement"), link=f"/v1/traces/{t.id}"))
 
 
+def search_completed(session: Session, settings: Settings, search: Search, result: dict[str, Any]) -> None:
+    found = [DiscoverySummary.model_validate(d) for d in result["discoveries"]]
+    webhooks.emit(session, settings, search.owner, EventType.search_completed, SearchEventData(
+        search_id=search.id, name=search.name, target=TargetRef.model_validate(result["target"]),
+        discoveries=found, confirmed=sum(bool(d.confirmed) for d in found),
+        confirmation_audit_id=search.confirmation_audit_id, link=f"/v1/searches/{search.id}"))
+
+
 def job_failed(session: Session, settings: Settings, kind: str, payload: dict[str, Any],
                error: str) -> None:
     """Called by the runner in the transaction that fails a job for good."""
@@ -77,6 +88,12 @@ def job_failed(session: Session, settings: Settings, kind: str, payload: dict[st
     elif kind == "dataset.ingest" and (ds := datasets_repo.get(session, payload.get("dataset_id", ""))):
         webhooks.emit(session, settings, ds.owner, EventType.dataset_failed, DatasetEventData(
             dataset_id=ds.id, name=ds.name, error=error, link=f"/v1/datasets/{ds.id}"))
+    elif kind == "search.run" and (sr := searches_repo.get(session, payload.get("search_id", ""))):
+        tg = targets_repo.get(session, sr.target_id)
+        webhooks.emit(session, settings, sr.owner, EventType.search_failed, SearchEventData(
+            search_id=sr.id, name=sr.name,
+            target=TargetRef(base_url=tg.base_url, model=tg.model) if tg else TargetRef(),
+            error=error, link=f"/v1/searches/{sr.id}"))
     elif kind == "trace.run" and (t := traces_repo.get(session, payload.get("trace_id", ""))):
         webhooks.emit(session, settings, t.owner, EventType.trace_failed, TraceEventData(
             trace_id=t.id, dataset_id=t.dataset_id, behaviour=t.request.get("behaviour_name", ""),

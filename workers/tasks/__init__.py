@@ -25,6 +25,6 @@ def task(name: str) -> Callable[[TaskFn], TaskFn]:
 
 
 def load_builtin_tasks() -> dict[str, TaskFn]:
-    from workers.tasks import audit, dataset, trace, webhook  # noqa: F401  (registers on import)
+    from workers.tasks import audit, dataset, search, trace, webhook  # noqa: F401  (registers on import)
 
     return TASKS

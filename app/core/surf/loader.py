@@ -73,7 +73,7 @@ def safe_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
         loader.dispose()
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
@@ -112,29 +112,29 @@ def load_spec_file(path: Path) -> ProbeSpec:
     if "prompts_file" in data:
         pf = base / str(data.pop("prompts_file"))
         if not pf.exists():
-            raise SpecFileError(f"{path}:{_line_of(node, ('prompts_file',))}: prompts_file {pf} not found")
+            raise SpecFileError(f"{path}:{line_of(node, ('prompts_file',))}: prompts_file {pf} not found")
         data["prompts"] = list(data.get("prompts") or []) + _read_prompts(pf)
     for name, b in (data.get("behaviours") or {}).items():
         judge = b.get("judge") if isinstance(b, dict) else None
         if isinstance(judge, dict) and isinstance(judge.get("rubric"), str):
             rp = base / judge["rubric"]
             if not rp.exists():
-                line = _line_of(node, ("behaviours", name, "judge", "rubric"))
+                line = line_of(node, ("behaviours", name, "judge", "rubric"))
                 raise SpecFileError(f"{path}:{line}: rubric file {rp} not found")
             judge["rubric"], _ = safe_yaml(rp.read_text(encoding="utf-8"), str(rp))
     try:
         return ProbeSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecFileError("\n".join(_located(path, node, exc))) from None
+        raise SpecFileError("\n".join(located_errors(path, node, exc))) from None
 
 
-def _located(path: Path, node: yaml.Node | None, exc: ValidationError, limit: int = 50) -> list[str]:
+def located_errors(path: Path, node: yaml.Node | None, exc: ValidationError, limit: int = 50) -> list[str]:
     """Every error at once, each as `file:line: field: message`, in file order."""
     found: dict[str, tuple[int, str]] = {}
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         field = ".".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(node, loc) or 1
+        line = line_of(node, loc) or 1
         # a union reports each branch's complaint about the same field: keep the first
         found.setdefault(field, (line, f"{path}:{line}: {field}: {err['msg']}"))
     ordered = [msg for _, msg in sorted(found.values(), key=lambda x: x[0])]

@@ -1,0 +1,1 @@
+"""SURF's adaptive search: find attributes of queries that elicit a behaviour, then confirm them."""

@@ -1,0 +1,123 @@
+"""The search spec: seed prompts, an attribute pool, a judge, budgets, confirmation.
+Published as JSON Schema (`surfturf search schema`, docs/search-spec.schema.json)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from app.core.strict import Strict
+from app.core.surf.spec import BehaviourSpec, PromptText
+
+ATTRIBUTE_ID = r"^[A-Za-z0-9_.:-]{1,80}$"
+
+
+class AttributeSpec(Strict):
+    id: str = Field(pattern=ATTRIBUTE_ID, description="Stable id; the confirmation's feature name.")
+    text: str = Field(min_length=1, max_length=2000, description="What a query with it is like: "
+                      "'The query is wrapped in XML tags'.")
+    category: str | None = Field(default=None, max_length=200)
+    template: str | None = Field(default=None, description="Deterministic: `{prompt}` is the seed "
+                                 "prompt (e.g. `<query>{prompt}</query>`); no query model needed.")
+    system: str | None = Field(default=None, description="A system prompt this attribute sets.")
+
+    @field_validator("template")
+    @classmethod
+    def _has_prompt(cls, v: str | None) -> str | None:
+        if v is not None and "{prompt}" not in v:
+            raise ValueError("a template must contain {prompt}")
+        return v
+
+
+class DatasetAttributes(Strict):
+    dataset: str = Field(description="An ingested TURF dataset (name or id).")
+    queries: int = Field(default=200, ge=1, le=100_000, description="Queries the auditor describes.")
+    clusters: int = Field(default=20, ge=2, le=5000, description="k-means clusters = attributes.")
+    per_query: int = Field(default=5, ge=1, le=20, description="Attributes written per query.")
+
+
+class JudgeSpec(Strict):
+    rubric: dict[str, Any] | None = Field(default=None, description="SURF rubric (principle, "
+                                          "scoring_guide, examples), scored 0-100 by the auditor.")
+    behaviour: BehaviourSpec | None = Field(default=None, description="Any registered scorer: "
+                                            "elicited = 100, not = 0.")
+    threshold: float = Field(default=50, ge=0, le=100, description="Above it: a violation.")
+
+    @model_validator(mode="after")
+    def _one(self) -> JudgeSpec:
+        if (self.rubric is None) == (self.behaviour is None):
+            raise ValueError("give exactly one of rubric, behaviour")
+        if self.rubric is not None and not (self.rubric.get("principle") or self.rubric.get("name")):
+            raise ValueError("rubric needs a principle")
+        return self
+
+    def behaviour_spec(self) -> BehaviourSpec:
+        """The judge as a probe spec behaviour (the confirmation audit's)."""
+        if self.behaviour is not None:
+            return self.behaviour
+        return BehaviourSpec.model_validate({"judge": {"rubric": self.rubric, "threshold": self.threshold}})
+
+    def needs_auditor(self) -> bool:
+        return self.rubric is not None or (self.behaviour is not None and self.behaviour.needs_auditor())
+
+
+class SearchBudget(Strict):
+    iterations: int = Field(default=20, ge=1, le=1000)
+    candidates_per_iteration: int = Field(default=24, ge=1, le=10_000)
+    max_attributes_per_candidate: int = Field(default=5, ge=1, le=20)
+    runs: int = Field(default=1, ge=1, le=100, description="Independent searches, each its own buffer.")
+    buffer_size: int = Field(default=50, ge=1, le=100_000, description="Replay buffer: global top-n.")
+    max_target_calls: int | None = Field(default=None, ge=1)
+    max_auditor_calls: int | None = Field(default=None, ge=1)
+    early_stop_iterations: int = Field(default=5, ge=1, description="Stop a run when the best score "
+                                       "of its last this-many iterations stays under early_stop_score.")
+    early_stop_score: float = Field(default=25, ge=0, le=100)
+
+
+class ConfirmSpec(Strict):
+    top_k: int = Field(default=3, ge=0, le=8, description="Top attributes to confirm (0: none).")
+    samples_per_prompt: int = Field(default=10, ge=1, le=10_000)
+    prompts: list[PromptText] | None = Field(default=None, description="Held-out prompts; default: "
+                                             "half the seed prompts, never searched on.")
+    min_effect: float = Field(default=0.10, ge=0, le=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+
+class SearchSpec(Strict):
+    schema_version: Literal[1] = 1
+    name: str = Field(min_length=1, max_length=200)
+    seed_prompts: list[PromptText] = Field(min_length=2, max_length=100_000)
+    attributes: list[AttributeSpec] | Literal["builtin"] | None = Field(
+        default=None, description="The pool inline, or `builtin`: the research's ten features.")
+    attributes_file: str | None = Field(default=None, description="A JSONL pool (SURF's format); "
+                                        "the CLI reads it into `attributes`.")
+    attributes_from_dataset: DatasetAttributes | None = None
+    judge: JudgeSpec
+    budget: SearchBudget = Field(default_factory=SearchBudget)
+    confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
+    temperature: float = Field(default=1.0, ge=0, le=2)
+    max_tokens: int = Field(default=128, ge=1, le=8192)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _pool(self) -> SearchSpec:
+        given = [k for k in ("attributes", "attributes_file", "attributes_from_dataset")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of attributes, attributes_file, attributes_from_dataset")
+        if isinstance(self.attributes, list):
+            if len(self.attributes) < 2:
+                raise ValueError("attributes: a pool needs at least 2 attributes")
+            ids = [a.id for a in self.attributes]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"attributes: duplicate ids {sorted({i for i in ids if ids.count(i) > 1})}")
+        if self.confirm.top_k and self.confirm.prompts is None and len(self.seed_prompts) < 4:
+            raise ValueError("confirm: hold-out needs 4+ seed_prompts (or give confirm.prompts)")
+        return self
+
+    def planned_candidates(self) -> int:
+        b = self.budget
+        planned = b.runs * b.iterations * b.candidates_per_iteration
+        return min(planned, b.max_target_calls) if b.max_target_calls else planned
