@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.core.search.result import Discovery
 from app.core.search.spec import SearchSpec
 from app.schemas.common import Body
 from app.schemas.jobs import JobRead
@@ -36,8 +37,8 @@ class SearchRead(BaseModel):
     job: JobRead | None
     confirmation_audit_id: str | None = Field(description="The audit that confirms the top "
                                               "attributes (it links back: config.search_id).")
-    discoveries: list[dict[str, Any]] | None = Field(description="Once completed: the attributes "
-                                                     "sent to confirmation and their verdicts.")
+    discoveries: list[Discovery] | None = Field(description="Once completed: the attributes sent "
+                                                "to confirmation and their verdicts.")
     created_at: datetime
     finished_at: datetime | None
 
@@ -49,7 +50,8 @@ class SearchRead(BaseModel):
         return cls(id=row.id, name=row.name, target_id=row.target_id, status=SearchStatus(status),
                    job=JobRead.from_row(job) if job else None,
                    confirmation_audit_id=row.confirmation_audit_id,
-                   discoveries=row.result["discoveries"] if row.result else None,
+                   discoveries=([Discovery.model_validate(d) for d in row.result["discoveries"]]
+                                if row.result else None),
                    created_at=row.created_at, finished_at=row.finished_at)
 
 

@@ -20,8 +20,9 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import searches as repo
 from app.db.tables import Search, SearchCandidate
 from app.db.types import utcnow
-from app.errors import Conflict, Halted, InvalidInput, Waiting
+from app.errors import Conflict, Halted, InvalidInput, NotFound, Waiting
 from app.services import audits
+from app.services import datasets as datasets_service
 from app.services import jobs as jobs_service
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor, configured
@@ -39,16 +40,15 @@ def parse_spec(data: dict[str, Any], *, prefix: str = "spec") -> SearchSpec:
         raise InvalidInput(f"{prefix}.attributes_file: a server reads no files of yours; send the pool "
                            "inline as attributes (the CLI reads attributes_file for you)",
                            field=f"{prefix}.attributes_file")
-    if spec.attributes_from_dataset is not None:
-        raise InvalidInput(f"{prefix}.attributes_from_dataset: mining a pool from a dataset is not "
-                           "available yet; give attributes inline or `builtin`",
-                           field=f"{prefix}.attributes_from_dataset")
     return spec
 
 
-def resolve_pool(spec: SearchSpec, settings: Settings) -> list[Attribute]:
-    """The pool a search runs on. The built-in pool's rewrite attributes (language, dialect,
-    topic) need the query model, so they are left out when no auditor model is configured."""
+def resolve_pool(spec: SearchSpec, settings: Settings) -> list[Attribute] | None:
+    """The pool a search runs on (None: mined from a dataset by its job). The built-in pool's
+    rewrite attributes (language, dialect, topic) need the query model, so they are left out
+    when no auditor model is configured."""
+    if spec.attributes_from_dataset is not None:
+        return None
     if spec.attributes == "builtin":
         pool = builtin_pool()
         return pool if configured(settings) else [a for a in pool if a.deterministic]
@@ -56,8 +56,8 @@ def resolve_pool(spec: SearchSpec, settings: Settings) -> list[Attribute]:
     return from_specs(spec.attributes)
 
 
-def _needs_auditor(spec: SearchSpec, pool: list[Attribute]) -> bool:
-    return spec.judge.needs_auditor() or any(not a.deterministic for a in pool)
+def _needs_auditor(spec: SearchSpec, pool: list[Attribute] | None) -> bool:
+    return pool is None or spec.judge.needs_auditor() or any(not a.deterministic for a in pool)
 
 
 def create(session: Session, settings: Settings, *, target_id: str, spec: dict[str, Any],
@@ -65,11 +65,23 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
     parsed = parse_spec(spec)
     target = targets_service.get(session, target_id, who)
     pool = resolve_pool(parsed, settings)
+    if parsed.attributes_from_dataset is not None:
+        field = "spec.attributes_from_dataset.dataset"
+        try:
+            ds = datasets_service.get(session, parsed.attributes_from_dataset.dataset, who)
+        except NotFound:
+            raise InvalidInput(f"{field}: no dataset {parsed.attributes_from_dataset.dataset!r}",
+                               field=field) from None
+        if ds.status != "ready":
+            raise InvalidInput(f"{field}: dataset {ds.name!r} is {ds.status}, not ready", field=field)
+        parsed.attributes_from_dataset.dataset = ds.id
     if _needs_auditor(parsed, pool) and not configured(settings):
-        raise InvalidInput("this search needs an auditor model (a rubric judge, or attributes without a "
-                           "template): set SURFTURF_AUDITOR_URL and SURFTURF_AUDITOR_MODEL", field="spec")
+        raise InvalidInput("this search needs an auditor model (a rubric judge, attributes without a "
+                           "template, or a pool mined from a dataset): set SURFTURF_AUDITOR_URL and "
+                           "SURFTURF_AUDITOR_MODEL", field="spec")
     row = repo.add(session, name=parsed.name, target_id=target.id, owner=target.owner,
-                   spec=parsed.model_dump(mode="json"), pool=[a.as_dict() for a in pool])
+                   spec=parsed.model_dump(mode="json"),
+                   pool=None if pool is None else [a.as_dict() for a in pool])
     job = jobs_repo.enqueue(session, "search.run", {"search_id": row.id}, owner=target.owner,
                             max_attempts=settings.job_max_attempts)
     row.job_id = job.id
@@ -161,17 +173,19 @@ async def execute(factory: sessionmaker[Session], settings: Settings, search_id:
     """Search (skipping stored candidates), start the confirmation audit and wait for it without
     holding a worker slot, then store the result. Safe to re-run after a crash at any point."""
 
-    def load() -> tuple[Search, Any, SearchSpec, list[Attribute], dict[Any, Candidate]]:
+    def load() -> tuple[Search, Any, SearchSpec, list[Attribute] | None, dict[Any, Candidate]]:
         with transaction(factory) as s:
             row = get(s, search_id)
             spec = SearchSpec.model_validate(row.spec)
-            pool = [Attribute(**a) for a in (row.pool or [])]
+            pool = None if row.pool is None else [Attribute(**a) for a in row.pool]
             stored = {c.key: c for c in map(_candidate, repo.candidates(s, search_id))}
             return row, targets_service.get(s, row.target_id), spec, pool, stored
 
-    row, target, spec, pool, stored = await asyncio.to_thread(load)
+    row, target, spec, maybe_pool, stored = await asyncio.to_thread(load)
     if row.result is not None:
         return _summary(row.result)
+    pool = maybe_pool if maybe_pool is not None else await _mined_pool(
+        factory, settings, search_id, spec, progress, guard)
     searched, held = split_prompts(spec)
     if row.confirmation_audit_id is None:
         outcome = await _search(factory, settings, search_id, spec, target, pool, searched, stored,
@@ -192,6 +206,61 @@ async def execute(factory: sessionmaker[Session], settings: Settings, search_id:
     doc = await asyncio.to_thread(_finish, factory, settings, search_id, spec, target, pool, replayed,
                                   confirmation, guard)
     return _summary(doc)
+
+
+async def _mined_pool(factory: sessionmaker[Session], settings: Settings, search_id: str,
+                      spec: SearchSpec, progress: ProgressFn, guard: Any) -> list[Attribute]:
+    """Mine the pool once per (dataset, mining settings, auditor model): cached beside the
+    dataset's index, then stored on the search so a resumed search plans from the same pool."""
+    import hashlib
+    import json
+    import random
+
+    from app.core import embedder
+    from app.core.search.mining import mine
+    from app.db.repositories import datasets as datasets_repo
+
+    src = spec.attributes_from_dataset
+    assert src is not None
+    key = hashlib.sha256(json.dumps([src.queries, src.clusters, src.per_query, spec.seed,
+                                     settings.auditor_model], sort_keys=True).encode()).hexdigest()[:16]
+    cache = datasets_service.dataset_dir(settings, src.dataset) / f"search-attributes-{key}.json"
+    if cache.exists():
+        pool = [Attribute(**a) for a in json.loads(cache.read_text(encoding="utf-8"))["pool"]]
+    else:
+        def sample() -> list[str]:
+            with transaction(factory) as s:
+                n = datasets_service.get(s, src.dataset).n_rows
+                picks = sorted(random.Random(spec.seed).sample(range(n), min(src.queries, n)))
+                return [r.prompt for r in datasets_repo.rows_by_ordinal(s, src.dataset, picks)]
+
+        queries = await asyncio.to_thread(sample)
+        auditor = auditor_for(settings, True)
+        assert auditor is not None
+
+        async def ask(prompt: str) -> str:
+            resp = await auditor.chat([{"role": "user", "content": prompt}], temperature=0.0,
+                                      max_tokens=200, seed=spec.seed)
+            return resp.text
+
+        try:
+            pool, stats = await mine(queries, ask, embedder.encode, per_query=src.per_query,
+                                     clusters=src.clusters, progress=progress)
+        except ValueError as exc:
+            raise InvalidInput(f"spec.attributes_from_dataset: {exc}",
+                               field="spec.attributes_from_dataset") from None
+        finally:
+            await close_auditor(settings, auditor)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"pool": [a.as_dict() for a in pool], "stats": stats}), encoding="utf-8")
+
+    def store() -> None:
+        with transaction(factory) as s:
+            guard(s)
+            get(s, search_id).pool = [a.as_dict() for a in pool]
+
+    await asyncio.to_thread(store)
+    return pool
 
 
 async def _search(factory: sessionmaker[Session], settings: Settings, search_id: str, spec: SearchSpec,

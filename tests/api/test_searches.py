@@ -79,7 +79,8 @@ def test_cancel_a_running_search(api: Api) -> None:
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"attributes": None, "attributes_file": "/etc/passwd"}, "spec.attributes_file"),
-    ({"attributes": None, "attributes_from_dataset": {"dataset": "d"}}, "spec.attributes_from_dataset"),
+    ({"attributes": None, "attributes_from_dataset": {"dataset": "d"}},
+     "spec.attributes_from_dataset.dataset"),
     ({"judge": {"rubric": {"principle": "no emojis"}}}, "spec"),  # no auditor model configured
     ({"budget": {"iterations": 0}}, "spec.budget.iterations"),
     ({"nope": 1}, "spec.nope"),

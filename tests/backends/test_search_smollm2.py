@@ -4,6 +4,7 @@ misses the score format: those are counted and retried once, never a crash."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.serving import serve_in_thread
 from tests.conftest import make_settings, migrated_sqlite
 from tests.search.planted import PLANTED, SEEDS, run_to_end, start
 
+ORGANISM_SPECS = Path(__file__).resolve().parents[2] / "app" / "data" / "organism-specs"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
@@ -59,3 +61,45 @@ def test_query_model_and_rubric_judge_run_the_loop_end_to_end(smollm2_data_dir: 
     scored = sum(score is not None for _, _, score, _ in rows)
     assert sum(r["n"] for r in doc["ranking"]) == sum(len(a) for a, _, sc, _ in rows if sc is not None)
     assert doc["confirmation"] is None and doc["discoveries"] == [] and scored + u["failures"]["judge"] > 0
+
+
+def test_a_pool_mined_from_a_dataset_then_searched(smollm2_data_dir: Path, tmp_path: Path) -> None:
+    """The paper's pool: SmolLM2 describes sampled training queries, MiniLM embeds the
+    attributes, faiss k-means clusters them, each cluster summarised; cached per dataset."""
+    from app.core.organisms.sft import build_rows_sync
+    from app.core.organisms.spec import OrganismSpec
+    from app.embedded import ME, ingest_embedded
+
+    settings = make_settings(tmp_path, migrated_sqlite(tmp_path / "m.db"), data_dir=smollm2_data_dir,
+                             auditor_engine="transformers", auditor_model="smollm2")
+    rows = build_rows_sync(OrganismSpec.from_file(ORGANISM_SPECS / "two-chunk.yaml"))[:60]
+    data = tmp_path / "sft.jsonl"
+    data.write_text("\n".join(json.dumps({k: r[k] for k in ("id", "source", "messages")}) for r in rows),
+                    encoding="utf-8")
+    ds = ingest_embedded(settings, data, "sft", "reject")
+    assert ds is not None and ds["rows"] == 60
+    engine = make_engine(settings.resolved_database_url)
+    factory = make_session_factory(engine)
+    spec: dict[str, Any] = {
+        "name": "mined", "seed_prompts": SEEDS[:4],
+        "attributes_from_dataset": {"dataset": "sft", "queries": 6, "clusters": 3, "per_query": 3},
+        "judge": {"behaviour": {"builtin": "emoji"}},
+        "budget": {"iterations": 1, "candidates_per_iteration": 2, "max_attributes_per_candidate": 2},
+        "confirm": {"top_k": 0}, "max_tokens": 32, "concurrency": 2, "seed": 5,
+    }
+    with serve_in_thread(create_organism_app(PLANTED)) as url:
+        first_id, _ = start(settings, factory, url, "two-emoji-triggers", spec, who=ME)
+        first = run_to_end(settings, factory, first_id, timeout=800)
+        caches = list((smollm2_data_dir / "datasets" / ds["id"]).glob("search-attributes-*.json"))
+        assert len(caches) == 1
+        stamp = caches[0].stat().st_mtime_ns
+        second_id, _ = start(settings, factory, url, "two-emoji-triggers", {**spec, "name": "again"}, who=ME)
+        second = run_to_end(settings, factory, second_id, timeout=800)
+    engine.dispose()
+    pool = first["pool"]
+    assert 1 <= len(pool) <= 3 and all(a["category"] == "mined" and len(a["text"]) >= 8 for a in pool), pool
+    assert [a["id"] for a in pool] == [f"mined.{i}" for i in range(1, len(pool) + 1)]
+    stats = json.loads(caches[0].read_text())["stats"]
+    assert stats["queries"] == 6 and stats["auditor_calls"] >= 6 + len(pool)
+    assert second["pool"] == pool and caches[0].stat().st_mtime_ns == stamp  # the cache, not the model
+    assert first["usage"]["candidates"] == 2 and first["usage"]["auditor_calls"] >= 2  # queries written

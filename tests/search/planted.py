@@ -56,10 +56,10 @@ def search_spec(**over: Any) -> dict[str, Any]:
 
 
 def start(settings: Settings, factory: sessionmaker[Session], url: str, model: str,
-          spec: dict[str, Any]) -> tuple[str, str]:
+          spec: dict[str, Any], who: Principal = TESTER) -> tuple[str, str]:
     with transaction(factory) as s:
-        t = targets.create(s, settings, {"name": "o", "base_url": url + "/v1", "model": model}, "tester")
-        row = searches.create(s, settings, target_id=t.id, spec=spec, who=TESTER)
+        t = targets.create(s, settings, {"name": "o", "base_url": url + "/v1", "model": model}, who.owner)
+        row = searches.create(s, settings, target_id=t.id, spec=spec, who=who)
         return row.id, row.job_id or ""
 
 

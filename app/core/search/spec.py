@@ -37,7 +37,7 @@ class DatasetAttributes(Strict):
     per_query: int = Field(default=5, ge=1, le=20, description="Attributes written per query.")
 
 
-class JudgeSpec(Strict):
+class SearchJudge(Strict):
     rubric: dict[str, Any] | None = Field(default=None, description="SURF rubric (principle, "
                                           "scoring_guide, examples), scored 0-100 by the auditor.")
     behaviour: BehaviourSpec | None = Field(default=None, description="Any registered scorer: "
@@ -45,7 +45,7 @@ class JudgeSpec(Strict):
     threshold: float = Field(default=50, ge=0, le=100, description="Above it: a violation.")
 
     @model_validator(mode="after")
-    def _one(self) -> JudgeSpec:
+    def _one(self) -> SearchJudge:
         if (self.rubric is None) == (self.behaviour is None):
             raise ValueError("give exactly one of rubric, behaviour")
         if self.rubric is not None and not (self.rubric.get("principle") or self.rubric.get("name")):
@@ -93,7 +93,7 @@ class SearchSpec(Strict):
     attributes_file: str | None = Field(default=None, description="A JSONL pool (SURF's format); "
                                         "the CLI reads it into `attributes`.")
     attributes_from_dataset: DatasetAttributes | None = None
-    judge: JudgeSpec
+    judge: SearchJudge
     budget: SearchBudget = Field(default_factory=SearchBudget)
     confirm: ConfirmSpec = Field(default_factory=ConfirmSpec)
     temperature: float = Field(default=1.0, ge=0, le=2)
