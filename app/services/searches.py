@@ -199,8 +199,9 @@ async def execute(factory: sessionmaker[Session], settings: Settings, search_id:
                                       None, guard)
         return _summary(doc)
     confirmation = await asyncio.to_thread(_confirmation_state, factory, row.confirmation_audit_id, held)
-    if confirmation is None:
-        await progress(len(stored), spec.planned_candidates(), "confirming: the audit is running")
+    if "running" in confirmation:
+        await progress(len(stored), spec.planned_candidates(),
+                       f"confirming: audit {row.confirmation_audit_id} {confirmation['running']}")
         raise Waiting(settings.audit_poll_seconds, "confirmation audit running")
     replayed = await _replay(spec, pool, stored)
     doc = await asyncio.to_thread(_finish, factory, settings, search_id, spec, target, pool, replayed,
@@ -332,8 +333,8 @@ def _start_confirmation(factory: sessionmaker[Session], settings: Settings, sear
 
 
 def _confirmation_state(factory: sessionmaker[Session], audit_id: str, held: list[str]
-                        ) -> dict[str, Any] | None:
-    """None while the audit runs; then what it concluded about each attribute it tested."""
+                        ) -> dict[str, Any]:
+    """{running: its progress} while the audit runs; then what it concluded about each attribute."""
     from app.core.search.confirm import confirmation_findings
 
     with transaction(factory) as s:
@@ -341,7 +342,8 @@ def _confirmation_state(factory: sessionmaker[Session], audit_id: str, held: lis
         job = jobs_repo.get(s, audit.job_id or "")
         status = job.status if job is not None else "failed"
         if audit.report is None and status in ("queued", "running"):
-            return None
+            return {"running": f"sampled {job.progress_done if job else 0}/"
+                               f"{(job.progress_total if job else None) or '?'}"}
         attrs = list((audit.config or {}).get("attributes", []))
         if audit.report is not None and status == "succeeded":
             return {"audit_id": audit_id, "status": "completed", "prompts": len(held),
