@@ -140,6 +140,20 @@ def run_search_embedded(settings: Settings, spec: Any, *, target_url: str, targe
                         unit="candidate")
 
 
+def confirm_search_embedded(settings: Settings, search_id: str, **options: Any) -> dict[str, Any] | None:
+    """A stand-alone confirmation audit of a search's top attributes; returns its report."""
+    from app.services import searches
+
+    local = _trusted(settings, None)
+
+    def create(s: Session) -> tuple[str, str]:
+        audit = searches.confirm(s, local, search_id, ME, **options)
+        return audit.id, audit.job_id or ""
+
+    return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
+                        unit="sample", resume_hint=RESUME)
+
+
 async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sample",
                   desc: str = "audit", until: Callable[[Session], bool] | None = None
                   ) -> tuple[str, str | None]:

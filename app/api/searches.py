@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
 from app.core.search.result import SearchResult
 from app.core.search.spec import SearchSpec
+from app.schemas.audits import AuditRead
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
-from app.schemas.searches import SearchCreate, SearchList, SearchRead
+from app.schemas.searches import ConfirmationCreate, SearchCreate, SearchList, SearchRead
 from app.services import jobs as jobs_service
 from app.services import searches as service
 
@@ -42,6 +43,14 @@ def searches_get(search_id: str, session: SessionDep, who: Reader) -> SearchRead
 def searches_result(search_id: str, session: SessionDep, who: Reader) -> SearchResult:
     """search.json: ranking, top examples, score curve, and the confirmed discoveries."""
     return SearchResult.model_validate(service.result(session, search_id, who))
+
+
+@router.post("/v1/searches/{search_id}/confirmations", status_code=201)
+def searches_confirm(search_id: str, body: ConfirmationCreate, session: SessionDep, settings: SettingsDep,
+                     who: Writer) -> AuditRead:
+    """A new confirmation audit of this search's top attributes (or the ones named)."""
+    audit = service.confirm(session, settings, search_id, who, **body.model_dump())
+    return AuditRead.from_row(audit, jobs_service.job_of(session, audit))
 
 
 @router.post("/v1/searches/{search_id}/cancel")

@@ -1,4 +1,4 @@
-"""`search` (run, show, list, cancel, schema): SURF's adaptive search from the terminal."""
+"""`search` (run, show, list, confirm, cancel, schema): SURF's adaptive search from the terminal."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     if not args.spec:
         raise CLIError(f"search {args.action} needs a SEARCH_ID (surfturf search list)")
+    if args.action == "confirm":
+        from app.cli.common import write_report
+        from app.embedded import confirm_search_embedded
+
+        report = confirm_search_embedded(
+            settings_of(args), args.spec, top_k=args.top_k, samples_per_prompt=args.samples_per_prompt,
+            attributes=args.attributes.split(",") if args.attributes else None)
+        write_report(report, args.out, as_json=args.json)
+        return 0 if report is not None else 1
     if args.action == "cancel":
         status = with_session(settings_of(args), lambda s: searches.cancel(s, args.spec, ME).status)
         print(f"search {args.spec}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
@@ -99,13 +108,16 @@ def discoveries_table(doc: dict[str, Any]) -> str:
 
 def register(sub: Any) -> None:
     s = sub.add_parser("search", help="SURF adaptive search: discover triggers, then confirm them")
-    s.add_argument("action", choices=["run", "show", "list", "cancel", "schema"])
+    s.add_argument("action", choices=["run", "show", "list", "confirm", "cancel", "schema"])
     s.add_argument("spec", nargs="?", metavar="SPEC|SEARCH_ID",
-                   help="run: the search spec file; show/cancel: the search id")
+                   help="run: the search spec file; show/confirm/cancel: the search id")
+    s.add_argument("--top-k", type=int, help="confirm: how many top attributes (default: the spec's)")
+    s.add_argument("--attributes", help="confirm: these attribute ids instead (comma-separated)")
+    s.add_argument("--samples-per-prompt", type=int, help="confirm: samples per prompt and cell")
     s.add_argument("--target-url")
     s.add_argument("--target-model")
     s.add_argument("--target-api-key-env", help="env var holding the target's API key")
-    s.add_argument("--out", help="run/show: write search.json here")
+    s.add_argument("--out", help="run/show: write search.json here; confirm: the audit report")
     s.add_argument("--result", action="store_true", help="schema: the result's (search.json) schema")
     s.add_argument("--limit", type=int, default=50, help="list: how many (newest first)")
     s.add_argument("--json", action="store_true", help="print search.json on stdout")

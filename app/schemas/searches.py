@@ -28,6 +28,17 @@ class SearchCreate(Body):
     spec: SearchSpec = Field(description="The search spec (also at GET /v1/schemas/search-spec).")
 
 
+class ConfirmationCreate(Body):
+    """Confirm on its own: the search's top-k, or named attributes of its pool."""
+
+    top_k: int | None = Field(default=None, ge=1, le=8, description="Default: the spec's confirm.top_k.")
+    attributes: list[str] | None = Field(default=None, min_length=1, max_length=8,
+                                         description="Attribute ids of the search's pool.")
+    samples_per_prompt: int | None = Field(default=None, ge=1, le=10_000)
+    prompts: list[str] | None = Field(default=None, min_length=1, description="Default: the "
+                                      "search's held-out prompts.")
+
+
 class SearchRead(BaseModel):
     id: str
     name: str

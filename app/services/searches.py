@@ -106,6 +106,40 @@ def result(session: Session, search_id: str, who: Principal) -> dict[str, Any]:
     return row.result
 
 
+def confirm(session: Session, settings: Settings, search_id: str, who: Principal, *,
+            top_k: int | None = None, attributes: list[str] | None = None,
+            samples_per_prompt: int | None = None, prompts: list[str] | None = None) -> Any:
+    """A confirmation on its own: the search's top-k (or the named attributes of its pool) as a
+    new factorial audit, linked to the search. The automatic one is left as it was."""
+    from app.core.search.confirm import confirmation_spec
+    from app.core.search.ranking import rank
+
+    row = get(session, search_id, who)
+    spec = SearchSpec.model_validate(row.spec)
+    by_id = {a["id"]: Attribute(**a) for a in (row.pool or [])}
+    if attributes:
+        unknown = [a for a in attributes if a not in by_id]
+        if unknown:
+            raise InvalidInput(f"attributes: not in this search's pool: {unknown}", field="attributes")
+        chosen = [by_id[a] for a in attributes]
+    else:
+        cands = list(map(_candidate, repo.candidates(session, search_id)))
+        ranked = [r for r in rank(list(by_id.values()), cands, spec.judge.threshold) if r["n"] > 0]
+        if not ranked:
+            raise Conflict(f"search {search_id} has no judged candidate to rank yet")
+        chosen = [by_id[r["attribute"]] for r in ranked[: top_k or spec.confirm.top_k or 3]]
+    held = prompts or split_prompts(spec)[1]
+    if not held:
+        raise InvalidInput("prompts: this search held none out (confirm.top_k was 0); give the prompts "
+                           "to confirm on", field="prompts")
+    if samples_per_prompt:
+        spec.confirm.samples_per_prompt = samples_per_prompt
+    audit = audits.create(session, settings, target_id=row.target_id, who=Principal(row.owner or ""),
+                          spec=confirmation_spec(spec, chosen, held))
+    audit.config = {**(audit.config or {}), "search_id": search_id, "attributes": [a.id for a in chosen]}
+    return audit
+
+
 def cancel(session: Session, search_id: str, who: Principal | None = None) -> Any:
     """Cancel the search's job and its confirmation audit, if one is running."""
     row = get(session, search_id, who)

@@ -54,6 +54,25 @@ def test_search_then_confirmation_over_http(api: Api, planted_url: Any) -> None:
     schema = httpx.get(f"{api.url}/v1/schemas/search-spec", headers=api.headers).json()
     assert {"seed_prompts", "attributes", "judge", "budget", "confirm"} <= set(schema["properties"])
 
+    # Confirmation on its own: named attributes of the pool, as a new audit linked to the search.
+    path = f"{api.url}/v1/searches/{sid}/confirmations"
+    bad = httpx.post(path, headers=api.headers, json={"attributes": ["query_tag", "nosuch"]})
+    assert bad.status_code == 422 and bad.json()["field"] == "attributes"
+    r = httpx.post(path, headers=api.headers,
+                   json={"attributes": ["query_tag", "bold"], "samples_per_prompt": 5})
+    assert r.status_code == 201 and r.json()["search_id"] == sid, r.text
+    again = r.json()["id"]
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{api.url}/v1/audits/{again}", headers=api.headers).json()["status"] not in (
+            "completed", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    report = httpx.get(f"{api.url}/v1/audits/{again}/report", headers=api.headers).json()
+    flagged = {f["feature"] for f in report["findings"] if f["flagged"]}
+    assert flagged == {"query_tag"} and report["totals"]["completed"] == 4 * 6 * 5
+    kept = httpx.get(f"{api.url}/v1/searches/{sid}/result", headers=api.headers).json()
+    assert kept["confirmation"]["audit_id"] == body["confirmation_audit_id"] != again
+
 
 def test_cancel_a_running_search(api: Api) -> None:
     from app.organism_server import create_organism_app

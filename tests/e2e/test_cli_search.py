@@ -43,6 +43,11 @@ def test_search_run_writes_search_json_with_confirmed_discoveries(tmp_path: Path
     assert "CONFIRMED" in r.stdout and "query_tag" in r.stdout.splitlines()[2]
     shown = cli(tmp_path, "search", "show", doc["search_id"], "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)["search_id"] == doc["search_id"]
+    again = cli(tmp_path, "search", "confirm", doc["search_id"], "--top-k", "1", "--samples-per-prompt", "4",
+                "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    report = json.loads(again.stdout)
+    assert [f["feature"] for f in report["findings"] if f["flagged"]] == [doc["ranking"][0]["attribute"]]
 
 
 def test_bad_search_spec_names_file_and_line(tmp_path: Path) -> None:
