@@ -260,8 +260,14 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
                        for i in range(len(loaded.parts))]
                 row.config = {**(row.config or {}), "chunk_jobs": ids}
             jobs = [jobs_repo.get(s, i) for i in ids]
-            return [(j.status, j.error) if j else ("failed", "chunk job missing") for j in jobs], \
-                repo.count_results(s, audit_id)
+            chunks = [(j.status, j.error) if j else ("failed", "chunk job missing") for j in jobs]
+            stored = repo.count_results(s, audit_id)
+            counts = {k: sum(st == k for st, _ in chunks) for k in ("succeeded", "running", "queued")}
+            jobs_repo.note_progress(s, row.job_id or "", stored, f"sampled {stored}/{loaded.total} in "
+                                    f"{len(chunks)} chunks: {counts['succeeded']} done, "
+                                    f"{counts['running']} running, {counts['queued']} queued",
+                                    total=loaded.total)
+            return chunks, stored
 
     chunks, stored = await asyncio.to_thread(look)
     n = len(chunks)
@@ -269,12 +275,9 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
         if status in ("failed", "cancelled"):
             raise ChunkFailed(f"chunk {i + 1}/{n} of audit {audit_id} {status}: {error or 'no error'}; "
                               "resume the audit to run it again")
-    counts = {k: sum(s == k for s, _ in chunks) for k in ("succeeded", "running", "queued")}
-    if counts["succeeded"] < n:
-        await progress(stored, loaded.total, f"sampled {stored}/{loaded.total} in {n} chunks: "
-                       f"{counts['succeeded']} done, {counts['running']} running, "
-                       f"{counts['queued']} queued")
-        raise Waiting(settings.audit_poll_seconds, f"{n - counts['succeeded']} chunks to go")
+    done_chunks = sum(st == "succeeded" for st, _ in chunks)
+    if done_chunks < n:
+        raise Waiting(settings.audit_poll_seconds, f"{n - done_chunks} chunks to go")
     await progress(stored, loaded.total, "analysing")
 
     def usage(s: Session) -> dict[str, dict[str, Any]]:

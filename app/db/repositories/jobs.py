@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import Job
@@ -177,11 +177,17 @@ def release(session: Session, job_id: str, worker_id: str, delay: float = 0.0) -
                    run_after=utcnow() + timedelta(seconds=delay), attempts=Job.attempts - 1)
 
 
-def note_progress(session: Session, job_id: str, done: int, message: str | None) -> None:
-    """Progress of a job written by others (a chunked audit's chunks): unfenced, since the job
-    itself may be waiting with no lease while its chunks sample."""
-    session.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
-                    .values(progress_done=done, progress_message=message)
+def note_progress(session: Session, job_id: str, done: int, message: str | None,
+                  total: int | None = None) -> None:
+    """Progress summed from several writers (a chunked audit's chunks and its own job): unfenced,
+    since the job may be waiting with no lease while its chunks sample, and never backwards, since
+    a writer holding an older count may commit after one holding a newer count."""
+    values: dict[str, Any] = {
+        "progress_done": case((Job.progress_done < done, done), else_=Job.progress_done),
+        "progress_message": message}
+    if total is not None:
+        values["progress_total"] = total
+    session.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE)).values(**values)
                     .execution_options(synchronize_session=False))
 
 
