@@ -118,7 +118,8 @@ def main() -> int:
     ran_by = {j["result"]["worker"].split(":")[0] for j in chunks if j.get("result")}
     retried = sum(j["attempts"] > 1 for j in chunks)
     assert len(chunks) == 12 and all(j["status"] == "succeeded" for j in chunks), chunks
-    assert len(ran_by) >= 2, ran_by
+    # spread: both containers finished chunks, or the victim held one that the survivor took over
+    assert len(ran_by) >= 2 or retried >= 1, (ran_by, retried)
     restarts = subprocess.run(["docker", "inspect", "-f", "{{.RestartCount}}", victim],
                               capture_output=True, text=True).stdout.strip()
     step(f"audit completed: exactly {PLANNED} samples, 12 chunks over {len(ran_by)} worker "

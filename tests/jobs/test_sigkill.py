@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
-from app.db.tables import AuditResult
+from app.db.tables import AuditResult, Job
 from app.organism_server import create_organism_app
 from app.services import audits, targets
 from app.services.owners import Principal
@@ -119,13 +119,21 @@ def test_sigkill_one_of_two_workers_sharing_a_chunked_audit(tmp_path: Path, db_u
                 j = jobs_repo.get(s, job_id)
                 return j.status, j.progress_done
 
+        def victim_mid_chunk(pid: int) -> bool:
+            """The victim holds a chunk it is early in (a chunk takes ~0.4 s): killing it now
+            strands that chunk, so the survivor must take it over."""
+            with transaction(factory) as s:
+                return bool(s.scalar(select(func.count()).select_from(Job).where(
+                    Job.kind == "audit.chunk", Job.status == "running", Job.progress_done < 50,
+                    Job.lease_owner.like(f"%:{pid}:%"))))
+
         victim, survivor = (start_worker(db_url, tmp_path / "data") for _ in range(2))
         try:
             deadline = time.monotonic() + 60
-            while progress()[1] < 200:
+            while not victim_mid_chunk(victim.pid):
                 assert victim.poll() is None, victim.stderr.read().decode() if victim.stderr else ""
-                assert time.monotonic() < deadline, "no progress"
-                time.sleep(0.05)
+                assert progress()[0] != "succeeded" and time.monotonic() < deadline, "never mid-chunk"
+                time.sleep(0.02)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             deadline = time.monotonic() + 90
@@ -147,7 +155,8 @@ def test_sigkill_one_of_two_workers_sharing_a_chunked_audit(tmp_path: Path, db_u
     engine.dispose()
     assert j.status == "succeeded", j.error
     assert len(chunks) == 8 and all(c.status == "succeeded" for c in chunks)
-    assert any(c.attempts == 2 for c in chunks)  # the victim's chunks, taken over
+    # the victim's stranded chunk, taken over by the survivor
+    assert any(c.attempts == 2 for c in chunks), [(c.attempts, c.result.get("worker")) for c in chunks]
     assert len(keys) == 800 and len({k[:3] for k in keys}) == 800 and all(k[3] is None for k in keys)
     # Redone: at most the victim's two chunks' unflushed batches and in-flight calls; preflight.
     assert 800 <= requests <= 800 + 2 * (64 + 4) + 1
