@@ -89,14 +89,18 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
                        f"{spec.work_item_count()} samples already stored (--new starts afresh)",
                        file=sys.stderr)
             return twin.id, twin.job_id or ""
-        target = targets.create(s, local, {"name": f"{target_model} @ {target_url}",
-                                           "base_url": target_url, "model": target_model,
-                                           "api_key_env": api_key_env}, ME.owner)
+        target = _new_target(s, local, target_url, target_model, api_key_env)
         audit = audits.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME)
         return audit.id, audit.job_id or ""
 
     return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
                         unit="sample", resume_hint=RESUME)
+
+
+def _new_target(s: Session, local: Settings, url: str, model: str, api_key_env: str | None) -> Any:
+    """The target a CLI run names on its command line, owned by the local user."""
+    return targets.create(s, local, {"name": f"{model} @ {url}", "base_url": url, "model": model,
+                                     "api_key_env": api_key_env}, ME.owner)
 
 
 def _trusted(settings: Settings, api_key_env: str | None) -> Settings:
@@ -130,9 +134,7 @@ def run_search_embedded(settings: Settings, spec: Any, *, target_url: str, targe
     local = _trusted(settings, api_key_env)
 
     def create(s: Session) -> tuple[str, str]:
-        target = targets.create(s, local, {"name": f"{target_model} @ {target_url}",
-                                           "base_url": target_url, "model": target_model,
-                                           "api_key_env": api_key_env}, ME.owner)
+        target = _new_target(s, local, target_url, target_model, api_key_env)
         row = searches.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME)
         return row.id, row.job_id or ""
 

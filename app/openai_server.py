@@ -170,8 +170,9 @@ def create_openai_app(model: str, respond: Respond, *, title: str) -> FastAPI:
     _install_error_handlers(app)
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        """`requests`: chat calls answered so far, so a benchmark can check what a tool sent."""
+        return {"status": "ok", "requests": app.state.requests}
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:

@@ -86,6 +86,16 @@ async def bodies(spec: ProbeSpec) -> list[dict[str, object]]:
             for it in expand(spec)]
 
 
+def compile_project() -> None:
+    """Write our modules' bytecode first, as any install does: with PYTHONDONTWRITEBYTECODE set
+    (some shells set it) every start would compile ~110 modules from source (~0.15 s), a cost no
+    deployed process pays and the bare baselines (site-packages only) never see."""
+    import compileall
+
+    for folder in ("app", "workers"):
+        compileall.compile_dir(str(ROOT / folder), quiet=1)
+
+
 def timed(cmd: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -102,6 +112,7 @@ def main() -> None:
     raw_dict = spec_dict(args.items, args.concurrency)
     spec = ProbeSpec.model_validate(raw_dict)
     n = spec.work_item_count()
+    compile_project()
     proc, url = start_target(args.latency_ms)
     try:
         with tempfile.TemporaryDirectory() as tmp:

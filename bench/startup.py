@@ -20,6 +20,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audit_vs_raw import compile_project  # noqa: E402  (bench/ is on sys.path: run as a script)
+
 from app.serving import free_port  # noqa: E402
 
 BARE_APP = """
@@ -53,6 +55,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    compile_project()
     bare, ours, again, helps = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

@@ -62,9 +62,46 @@ def test_models_match_migrations(tmp_path: Path) -> None:
     from alembic.runtime.migration import MigrationContext
 
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    migrate.upgrade(url)
+    migrate.upgrade(url, from_models=False)
     engine = make_engine(url)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def schema(url: str) -> dict[str, object]:
+    """What the application relies on, per table, as SQLAlchemy reflects it."""
+    engine = make_engine(url)
+    try:
+        insp = inspect(engine)
+        out: dict[str, object] = {}
+        for t in sorted(insp.get_table_names()):
+            out[t] = {
+                "columns": sorted((c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                                  for c in insp.get_columns(t)),  # migrations append columns
+                "pk": insp.get_pk_constraint(t)["constrained_columns"],
+                "fks": sorted((f["constrained_columns"], f["referred_table"], f["referred_columns"],
+                               f.get("options", {}).get("ondelete")) for f in insp.get_foreign_keys(t)),
+                "indexes": sorted((i["name"], i["column_names"], bool(i["unique"]))
+                                  for i in insp.get_indexes(t)),
+                "uniques": sorted((u["name"], u["column_names"]) for u in insp.get_unique_constraints(t)),
+            }
+        return out
+    finally:
+        engine.dispose()
+
+
+def test_a_new_sqlite_database_built_from_the_models_equals_the_migrated_one(tmp_path: Path) -> None:
+    """The embedded default's first run skips Alembic (create_all + stamp): same schema, at head,
+    and later migrations (here: down to base and up again) still work on it."""
+    built, migrated = f"sqlite:///{tmp_path / 'built.db'}", f"sqlite:///{tmp_path / 'migrated.db'}"
+    migrate.upgrade(built)
+    migrate.upgrade(migrated, from_models=False)
+    assert schema(built) == schema(migrated)
+    engine = make_engine(built)
+    try:
+        assert migrate.is_at_head(engine)
+    finally:
+        engine.dispose()
+    roundtrip(built)

@@ -6,9 +6,12 @@ One module per command group: each adds its subcommands in `register`."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from app import __version__
 from app.cli import audit, models, report, search, server, turf, webhooks
@@ -26,10 +29,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that compute and end: their process need not tear the interpreter down (see run).
+ONE_SHOT = {"audit", "demo", "search", "report", "ingest", "trace"}
+
+
+def run() -> NoReturn:
+    """The `surfturf` script. A one-shot command exits without the interpreter's teardown once
+    atexit handlers have run and stdout/stderr are flushed: freeing the modules of the scientific
+    stack took ~0.5 s, a tenth of a whole 2k-sample audit (mypy ends the same way). Servers exit
+    normally."""
+    args = build_parser().parse_args()
+    code = dispatch(args)
+    if args.command in ONE_SHOT:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`) is not an error
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    return dispatch(build_parser().parse_args(argv))
+
+
+def dispatch(args: argparse.Namespace) -> int:
     """Every failure ends as one line on stderr and a non-zero exit; SURFTURF_DEBUG=1 shows the
     traceback of an unexpected one."""
-    args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args) or 0)
     except CLIError as exc:

@@ -1,5 +1,5 @@
 """`python -m app.cli`: the same entry point as the `surfturf` script."""
 
-from app.cli import main
+from app.cli import run
 
-raise SystemExit(main())
+run()

@@ -140,12 +140,15 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     DNS answer that changes after the check is never used. Checks are cached for `ttl` seconds."""
 
     def __init__(self, policy: EgressPolicy, *, field: str = "url", ttl: float = 30.0,
-                 inner: httpx.AsyncBaseTransport | None = None, **transport_kwargs: object) -> None:
+                 inner: httpx.AsyncBaseTransport | None = None,
+                 cache: dict[tuple[str, str, int], tuple[float, IPAddress]] | None = None,
+                 **transport_kwargs: object) -> None:
+        """`cache` may be shared by several transports to one host (a client's lanes)."""
         self.policy = policy
         self.field = field
         self.ttl = ttl
         self._inner = inner or httpx.AsyncHTTPTransport(**transport_kwargs)  # type: ignore[arg-type]
-        self._cache: dict[tuple[str, str, int], tuple[float, IPAddress]] = {}
+        self._cache = {} if cache is None else cache
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url

@@ -1,7 +1,9 @@
 """Run Alembic programmatically (serve runs upgrade; `surfturf db upgrade` too; readyz checks head).
 
 Alembic is imported only when there is something to migrate: a database already at `HEAD`
-(every restart) is recognised by one query, so start-up does not pay for the migration machinery.
+(every restart) is recognised by one query, and a new SQLite database (the embedded default's
+first run) is created from the models and stamped at `HEAD`, as Alembic's cookbook builds one from
+scratch; tests/test_migrations.py checks that it equals the migrated schema.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import ensure_sqlite_dir, make_engine
@@ -30,18 +32,39 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, from_models: bool = True) -> None:
+    """To `revision`; to head, a new SQLite file is built from the models unless `from_models` is
+    off (Postgres always migrates: several processes may start on one new database at once)."""
     ensure_sqlite_dir(url)
     if revision == "head":
         engine = make_engine(url)
         try:
-            if current_revision(engine) == HEAD:
+            current = current_revision(engine)
+            if current == HEAD:
+                return
+            if from_models and current is None and _new_sqlite(engine):
+                create_at_head(engine)
                 return
         finally:
             engine.dispose()
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+
+
+def _new_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite" and not inspect(engine).get_table_names()
+
+
+def create_at_head(engine: Engine) -> None:
+    """Every table from the models plus Alembic's own version table stamped at `HEAD`."""
+    from app.db.tables import Base
+
+    with engine.begin() as conn:
+        Base.metadata.create_all(conn)
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                          "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
 
 
 def downgrade(url: str, revision: str = "base") -> None:

@@ -9,6 +9,8 @@ Smaller audits and sequential ones (each round needs an analysis) run in their o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -172,6 +174,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     if len(loaded.done) < total:
         await progress(len(loaded.done), total, "checking the target")
         await preflight(settings, loaded.target)
+        warm_analysis()
     sampler = _Sampler(factory, settings, audit_id, loaded, _audit_usage(audit_id, str(attempt)), guard)
     max_rounds = spec.design.max_rounds()
     state = {"round": 1, "open": ""}
@@ -289,6 +292,20 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
                                      EVERY_SAMPLE)
     await progress(stored, loaded.total, "done")
     return {**_summary(audit_id, report, None), "chunks": n}
+
+
+def warm_analysis() -> None:
+    """Import the statistics stack in a thread while the target answers: a sampling client waits
+    on the network, and the analysis would otherwise begin with ~0.5 s of scipy/statsmodels
+    imports. An import that fails here fails again, reported, where the analysis needs it."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import statsmodels.regression.linear_model  # noqa: F401  (interactions, imported late)
+
+            import app.core.surf.analysis  # noqa: F401
+
+    threading.Thread(target=load, name="surfturf-warm-analysis", daemon=True).start()
 
 
 def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, loaded: _Loaded,

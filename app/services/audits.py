@@ -128,12 +128,8 @@ def list_audits(session: Session, who: Principal, *, limit: int, offset: int) ->
 
 def report(session: Session, audit_id: str, who: Principal) -> dict[str, Any]:
     row = get(session, audit_id, who)
-    if row.report is None:
-        job = jobs_repo.get(session, row.job_id or "")
-        if job is not None and job.status in ("failed", "cancelled"):
-            raise Conflict(f"audit {audit_id} {job.status} without a report: {job.error or 'no error'}")
-        raise Conflict(f"audit {audit_id} has no report yet; poll GET /v1/audits/{audit_id}")
-    return row.report
+    return jobs_service.finished_artifact(session, row, row.report, f"audit {audit_id}", "report",
+                                          f"/v1/audits/{audit_id}")
 
 
 def build_behaviours(spec: ProbeSpec, auditor: ChatClient | None) -> dict[str, Behaviour]:

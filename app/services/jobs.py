@@ -21,6 +21,17 @@ def job_of(session: Session, row: Any) -> Job | None:
     return repo.get(session, row.job_id) if row.job_id else None
 
 
+def finished_artifact(session: Session, row: Any, artifact: dict[str, Any] | None, what: str,
+                      noun: str, poll: str) -> dict[str, Any]:
+    """A report or result, or a 409 that says whether its job ended without one or is still going."""
+    if artifact is not None:
+        return artifact
+    job = repo.get(session, row.job_id or "")
+    if job is not None and job.status in ("failed", "cancelled"):
+        raise Conflict(f"{what} {job.status} without a {noun}: {job.error or 'no error'}")
+    raise Conflict(f"{what} has no {noun} yet; poll GET {poll}")
+
+
 def counts_by_status(session: Session) -> dict[str, int]:
     return repo.counts_by_status(session)
 

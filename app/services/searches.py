@@ -98,12 +98,8 @@ def list_searches(session: Session, who: Principal, *, limit: int, offset: int) 
 
 def result(session: Session, search_id: str, who: Principal) -> dict[str, Any]:
     row = get(session, search_id, who)
-    if row.result is None:
-        job = jobs_repo.get(session, row.job_id or "")
-        if job is not None and job.status in ("failed", "cancelled"):
-            raise Conflict(f"search {search_id} {job.status} without a result: {job.error or 'no error'}")
-        raise Conflict(f"search {search_id} has no result yet; poll GET /v1/searches/{search_id}")
-    return row.result
+    return jobs_service.finished_artifact(session, row, row.result, f"search {search_id}", "result",
+                                          f"/v1/searches/{search_id}")
 
 
 def confirm(session: Session, settings: Settings, search_id: str, who: Principal, *,

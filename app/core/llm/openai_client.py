@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 from typing import Any
 
@@ -48,16 +49,29 @@ class OpenAIChatClient:
         self.default_params = dict(default_params or {})
         self.usage = Usage()
         self._secrets = tuple(x for x in (api_key,) if x)
-        self._sem = asyncio.Semaphore(max_concurrency)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        limits = httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency)
-        if transport is None:
-            transport = (PinnedTransport(egress, field="base_url", limits=limits) if egress is not None
-                         else httpx.AsyncHTTPTransport(limits=limits))
+        if transport is not None:
+            lanes = [transport] * max_concurrency  # a caller's transport is shared by every lane
+        else:
+            # One connection per lane: httpcore's pool checks every pooled connection on each
+            # request (expired? readable?), so one pool of N costs O(N) per request; N pools of
+            # one cut the client's CPU per request by ~40% at N=16 (measured in-process).
+            one: dict[str, Any] = {
+                "limits": httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                "verify": _tls_context(self.chat_url)}  # built once: 30 ms each (CA bundle)
+            checked: dict[tuple[str, str, int], tuple[float, Any]] = {}  # one egress check for all
+            lanes = [PinnedTransport(egress, field="base_url", cache=checked, **one)
+                     if egress is not None else httpx.AsyncHTTPTransport(**one)
+                     for _ in range(max_concurrency)]
         # Requests go to the transport itself: httpx.AsyncClient's layers (auth and redirect
         # flows, cookies, URL merging) cost ~25% of the client's CPU per request and we use none
-        # of them (redirects are refused, the key is one header).
-        self._transport = transport
+        # of them (redirects are refused, the key is one header). A lane is held for a whole
+        # call, retries included, so it also bounds concurrency; last in, first out keeps the
+        # warmest connections busy.
+        self._lanes: asyncio.LifoQueue[httpx.AsyncBaseTransport] = asyncio.LifoQueue()
+        for lane in lanes:
+            self._lanes.put_nowait(lane)
+        self._transports = list(dict.fromkeys(lanes))
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         self._url = httpx.URL(self.chat_url)
 
@@ -72,11 +86,12 @@ class OpenAIChatClient:
         merged = {**self.default_params, **params}
         body.update({k: v for k, v in merged.items() if k in SAMPLING_KEYS and v is not None})
         self.usage.requests += 1
-        async with self._sem:
+        lane = await self._lanes.get()
+        try:
             for attempt in range(1, self.max_retries + 2):
                 started = time.perf_counter()
                 try:
-                    resp = await self._send(body)
+                    resp = await self._send(lane, body)
                 except LLMError as err:
                     self.usage.count_error(_error_kind(err))
                     if not err.retryable or attempt > self.max_retries:
@@ -92,6 +107,8 @@ class OpenAIChatClient:
                 self.usage.completion_tokens += resp.completion_tokens
                 self.budget.settle(resp.prompt_tokens + resp.completion_tokens)
                 return resp
+        finally:
+            self._lanes.put_nowait(lane)
         raise AssertionError("unreachable")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -100,19 +117,19 @@ class OpenAIChatClient:
         cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return random.uniform(cap / 2, cap)
 
-    async def _post(self, body: dict[str, Any]) -> httpx.Response:
+    async def _post(self, lane: httpx.AsyncBaseTransport, body: dict[str, Any]) -> httpx.Response:
         request = httpx.Request("POST", self._url, headers=self._headers, json=body,
                                 extensions={"timeout": self._timeout})
-        r = await self._transport.handle_async_request(request)
+        r = await lane.handle_async_request(request)
         try:
             await r.aread()
         finally:
             await r.aclose()
         return r
 
-    async def _send(self, body: dict[str, Any]) -> ChatResponse:
+    async def _send(self, lane: httpx.AsyncBaseTransport, body: dict[str, Any]) -> ChatResponse:
         try:
-            r = await self._post(body)
+            r = await self._post(lane, body)
         except httpx.TimeoutException as exc:
             raise LLMError(f"timeout talking to {self.base_url}: {type(exc).__name__}",
                            retryable=True) from exc
@@ -146,7 +163,15 @@ class OpenAIChatClient:
         )
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        for transport in self._transports:
+            await transport.aclose()
+
+
+def _tls_context(url: str) -> ssl.SSLContext:
+    """httpx's verifying context for https; plain http never uses one, so skip loading CAs."""
+    if url.startswith("https:"):
+        return httpx.create_ssl_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def _error_kind(err: LLMError) -> str:
