@@ -102,13 +102,18 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
+def workload_args() -> argparse.ArgumentParser:
+    """The workload both whole-process benches send (vs_tools.py adds its own options)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=2304)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--latency-ms", type=float, default=20.0)
     ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = workload_args().parse_args()
     raw_dict = spec_dict(args.items, args.concurrency)
     spec = ProbeSpec.model_validate(raw_dict)
     n = spec.work_item_count()

@@ -12,7 +12,6 @@ Prints each tool's median wall time and its ratio to surfturf (> 1: surfturf is 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -31,7 +30,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit_vs_raw import bodies, compile_project, spec_dict, start_target  # noqa: E402
+from audit_vs_raw import (  # noqa: E402  (bench/ is on sys.path: run as a script)
+    bodies,
+    compile_project,
+    spec_dict,
+    start_target,
+    workload_args,
+)
 
 from app.core.surf.spec import ProbeSpec  # noqa: E402
 
@@ -98,11 +103,7 @@ def promptfoo_config(d: Path, reqs: list[dict[str, Any]], url: str) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--items", type=int, default=2304)
-    ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--latency-ms", type=float, default=20.0)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = workload_args()
     ap.add_argument("--tools-dir", type=Path, default=Path.home() / ".cache" / "surfturf-bench-tools")
     args = ap.parse_args()
     cmds = install_tools(args.tools_dir)

@@ -54,6 +54,11 @@ def test_search_ranks_both_planted_attributes_and_confirmation_flags_exactly_the
     planned_audit = audit.report["totals"]["work_items"]
     assert planned_audit == 8 * 6 * 10
     assert organism.state.requests - before == doc["usage"]["target_calls"] + planned_audit + 1
+    print(f"\nsearch: {doc['usage']['target_calls']} target calls, ranks query_tag "
+          f"{ranks['query_tag']} metadata {ranks['metadata']} of {len(ranks)}; confirmation "
+          f"({planned_audit} samples): " + "; ".join(
+              f"{d['attribute']} {d['effect']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] {d['verdict']}"
+              for d in doc["discoveries"]))
 
 
 def test_no_trigger_no_confirmed_discovery(settings: Any, session_factory: Any, null_url: Any) -> None:
