@@ -1,7 +1,8 @@
 """Egress policy for user-supplied URLs (targets, webhooks), configured by the operator.
 
 A URL is checked by resolving its host and classifying every address; the connection then goes
-to the address that was checked (`PinnedTransport`), so DNS cannot change between check and use.
+to the address that was checked (`app.core.pinned.PinnedTransport`), so DNS cannot change between
+check and use. No httpx here: the API's start-up imports this module, not the HTTP client.
 """
 
 from __future__ import annotations
@@ -9,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-
-import httpx
 
 from app.errors import EgressDenied
 
@@ -131,39 +129,3 @@ class EgressPolicy:
 
     async def acheck_url(self, url: str, *, field: str = "url") -> IPAddress:
         return await asyncio.to_thread(self.check_url, url, field=field)
-
-
-class PinnedTransport(httpx.AsyncBaseTransport):
-    """Checks each request's host against the policy and connects to the checked address.
-
-    The request goes to the IP itself, with the original Host header and TLS server name, so a
-    DNS answer that changes after the check is never used. Checks are cached for `ttl` seconds."""
-
-    def __init__(self, policy: EgressPolicy, *, field: str = "url", ttl: float = 30.0,
-                 inner: httpx.AsyncBaseTransport | None = None,
-                 cache: dict[tuple[str, str, int], tuple[float, IPAddress]] | None = None,
-                 **transport_kwargs: object) -> None:
-        """`cache` may be shared by several transports to one host (a client's lanes)."""
-        self.policy = policy
-        self.field = field
-        self.ttl = ttl
-        self._inner = inner or httpx.AsyncHTTPTransport(**transport_kwargs)  # type: ignore[arg-type]
-        self._cache = {} if cache is None else cache
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        key = (url.scheme, url.host, url.port or 0)
-        hit = self._cache.get(key)
-        if hit is None or time.monotonic() - hit[0] > self.ttl:
-            ip = await self.policy.acheck_url(str(url), field=self.field)
-            self._cache[key] = hit = (time.monotonic(), ip)
-        ip = hit[1]
-        host = f"[{ip}]" if isinstance(ip, ipaddress.IPv6Address) else str(ip)
-        request.url = url.copy_with(host=host.strip("[]"))
-        request.headers["Host"] = url.netloc.decode("ascii")
-        if url.scheme == "https":
-            request.extensions = {**request.extensions, "sni_hostname": url.host}
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

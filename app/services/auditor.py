@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from app.config import Settings
-from app.core.llm import ChatClient, OpenAIChatClient, local_engines
+from app.core.llm import ChatClient, local_engines
 
 # (done, total, message): how every long job reports where it is
 ProgressFn = Callable[[int, int | None, str | None], Awaitable[None]]
@@ -25,6 +25,8 @@ def auditor_for(settings: Settings, needed: bool) -> ChatClient | None:
     if settings.auditor_engine != "http":
         return local_engines.shared_engine(settings.auditor_engine, settings.auditor_model or "",
                                            settings.data_dir)
+    from app.core.llm.openai_client import OpenAIChatClient  # httpx: loaded when a client is made
+
     return OpenAIChatClient(settings.auditor_url or "", settings.auditor_model or "",
                             api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
 

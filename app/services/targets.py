@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core.egress import EgressPolicy
-from app.core.llm import LLMError, OpenAIChatClient
+from app.core.llm import LLMError
 from app.db.repositories import targets as repo
 from app.db.tables import Target
 from app.errors import Conflict, EgressDenied, InvalidInput
 from app.services import secrets
 from app.services.owners import Principal, visible
+
+if TYPE_CHECKING:
+    from app.core.llm.openai_client import OpenAIChatClient
 
 
 def policy(settings: Settings) -> EgressPolicy:
@@ -69,6 +72,8 @@ def resolve_api_key(settings: Settings, row: Target) -> str | None:
 def make_client(settings: Settings, row: Target, *, concurrency: int | None = None,
                 **overrides: Any) -> OpenAIChatClient:
     """Every request is checked against the egress policy and sent to the checked address."""
+    from app.core.llm.openai_client import OpenAIChatClient  # httpx: loaded when a client is made
+
     wanted = concurrency or row.max_concurrency
     return OpenAIChatClient(
         row.base_url,

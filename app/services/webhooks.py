@@ -16,12 +16,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.core.egress import EgressPolicy, PinnedTransport
+from app.core.egress import EgressPolicy
 from app.db.engine import transaction
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import webhooks as repo
@@ -239,7 +238,10 @@ def _disable(hook: Webhook, reason: str) -> None:
 async def _post(settings: Settings, url: str, event_id: str, payload: dict[str, Any], secret: str
                 ) -> tuple[int | None, str | None, str | None, float]:
     """(status, truncated answer, error, latency ms); never raises for the receiver's faults."""
+    import httpx  # here, not at import: the API starts without the HTTP client
     from standardwebhooks.webhooks import Webhook as Signer
+
+    from app.core.pinned import PinnedTransport
 
     body = json.dumps(payload, separators=(",", ":"))
     now = datetime.now(UTC)

@@ -6,7 +6,8 @@ import ipaddress
 import httpx
 import pytest
 
-from app.core.egress import EgressPolicy, PinnedTransport, address_class
+from app.core.egress import EgressPolicy, address_class
+from app.core.pinned import PinnedTransport
 from app.errors import EgressDenied
 
 

@@ -68,12 +68,13 @@ def test_the_rules_catch_what_they_name(tmp_path: Path) -> None:
 
 def test_the_api_starts_without_the_scientific_stack() -> None:
     """`surfturf serve` answers /healthz fast because numpy, scipy, statsmodels, matplotlib and
-    torch load only where an analysis, a plot or an embedding runs (issue 12's start-up target)."""
+    torch load only where an analysis, a plot or an embedding runs, and httpx where a client is
+    made (issue 12's start-up target); the embedded worker's modules included."""
     import subprocess
     import sys
 
-    probe = ("import sys, app.main; print(','.join(m for m in ('numpy', 'scipy', 'statsmodels', "
-             "'matplotlib', 'jinja2', 'torch', 'faiss') if m in sys.modules))")
+    probe = ("import sys, app.main, workers.runner; print(','.join(m for m in ('numpy', 'scipy', "
+             "'statsmodels', 'matplotlib', 'jinja2', 'torch', 'faiss', 'httpx') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=ROOT, timeout=60).stdout.strip()
     assert loaded == "", f"imported at start-up: {loaded}"

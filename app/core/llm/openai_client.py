@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 
-from app.core.egress import EgressPolicy, PinnedTransport
+from app.core.egress import EgressPolicy
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
 from app.core.llm.errors import BudgetExceeded, LLMError
+from app.core.pinned import PinnedTransport
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "n", "presence_penalty",
