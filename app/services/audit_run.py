@@ -296,8 +296,9 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
 
 def warm_analysis() -> None:
     """Import the statistics stack in a thread while the target answers: a sampling client waits
-    on the network, and the analysis would otherwise begin with ~0.5 s of scipy/statsmodels
-    imports. An import that fails here fails again, reported, where the analysis needs it."""
+    on the network, and the analysis would otherwise begin with ~1.2 s (measured on 2 cores) of
+    scipy/statsmodels imports. An import that fails here fails again, reported, where the
+    analysis needs it."""
 
     def load() -> None:
         with contextlib.suppress(Exception):

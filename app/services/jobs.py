@@ -26,7 +26,7 @@ def finished_artifact(session: Session, row: Any, artifact: dict[str, Any] | Non
     """A report or result, or a 409 that says whether its job ended without one or is still going."""
     if artifact is not None:
         return artifact
-    job = repo.get(session, row.job_id or "")
+    job = job_of(session, row)
     if job is not None and job.status in ("failed", "cancelled"):
         raise Conflict(f"{what} {job.status} without a {noun}: {job.error or 'no error'}")
     raise Conflict(f"{what} has no {noun} yet; poll GET {poll}")

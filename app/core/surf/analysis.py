@@ -141,20 +141,13 @@ def open_members(spec: ProbeSpec, samples: list[Sample]) -> list[str]:
     return _still_open(members, looks(spec, ok, members))
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[str, Any] | None = None,
             target: dict[str, Any] | None = None, seed: int | None = None, n_boot: int = 1000,
             audit_id: str | None = None, stopped: str | None = None) -> AuditReport:
     """The report of an audit's samples. BLAS runs single-threaded here: the matrices are small
     (samples × a few dozen columns), and OpenBLAS's threads on a busy machine (a worker sampling
     other jobs) made each SVD ~25x slower (measured: 1.0 s of SVDs instead of 0.04 s)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _analyze(spec, samples, total=total, usage=usage, target=target, seed=seed,
-                        n_boot=n_boot, audit_id=audit_id, stopped=stopped)
-
-
-def _analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[str, Any] | None,
-             target: dict[str, Any] | None, seed: int | None, n_boot: int, audit_id: str | None,
-             stopped: str | None) -> AuditReport:
     rng = np.random.default_rng(spec.design.seed if seed is None else seed)
     samples = sorted(samples, key=sort_key)
     ok = [s for s in samples if s.error is None]
