@@ -76,6 +76,8 @@ class Settings(BaseSettings):
         "running the local model auditor_model (e.g. smollm2) inside the worker.",
     )
     auditor_api_key: str | None = Field(default=None, description="Never echoed.")
+    analysis_process: bool = Field(default=True, description="Run statistics in a child process "
+                                   "started with sampling (imports overlap the target's answers).")
     target_timeout_seconds: float = Field(default=120.0, gt=0)
     target_max_concurrency: int = Field(default=256, ge=1, description="Operator cap on "
                                         "design.concurrency (requests in flight per audit).")

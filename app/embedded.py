@@ -22,6 +22,7 @@ from app.services.owners import LOCAL, Principal
 from workers.runner import Worker
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+tqdm.monitor_interval = 0  # our bar is redrawn by its own loop; tqdm's monitor thread took the GIL
 ME = Principal(LOCAL)  # the person at the terminal owns what the embedded CLI creates
 
 

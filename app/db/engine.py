@@ -41,6 +41,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def url_of(factory: sessionmaker[Session]) -> str:
+    """The database a session factory opens, password included: for another process to open."""
+    engine: Engine = factory.kw["bind"]
+    return engine.url.render_as_string(hide_password=False)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """The one place a unit of work commits (or rolls back)."""

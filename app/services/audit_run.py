@@ -9,8 +9,6 @@ Smaller audits and sequential ones (each round needs an analysis) run in their o
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,18 +19,18 @@ from app.core.llm import Budget
 from app.core.surf.chunks import Part, plan_chunks
 from app.core.surf.factorial import RunOutcome, SampleResult, run_factorial
 from app.core.surf.report import AuditReport
-from app.core.surf.samples import Sample
 from app.core.surf.spec import ProbeSpec
 from app.core.triggers.rewriter import CachedRewriter
-from app.db.engine import transaction
+from app.db.engine import transaction, url_of
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Target
 from app.db.types import utcnow
 from app.errors import Halted, SurfturfError, TargetFailed, Waiting
+from app.services import analysis_process, audits
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor
-from app.services.audits import build_behaviours, get, load_samples
+from app.services.audits import build_behaviours, get
 
 Guard = Callable[[Session], None]  # raises inside a transaction when this attempt may not write
 EVERY_SAMPLE = "budget: every planned sample taken"
@@ -174,7 +172,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     if len(loaded.done) < total:
         await progress(len(loaded.done), total, "checking the target")
         await preflight(settings, loaded.target)
-        warm_analysis()
+        analysis_process.warm(settings.analysis_process)
     sampler = _Sampler(factory, settings, audit_id, loaded, _audit_usage(audit_id, str(attempt)), guard)
     max_rounds = spec.design.max_rounds()
     state = {"round": 1, "open": ""}
@@ -196,7 +194,8 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
                 stopped = outcome.stopped_reason
                 break
             if r < max_rounds:
-                still, members = await asyncio.to_thread(_open_findings, spec, factory, audit_id)
+                still, members = await asyncio.to_thread(_open_findings, spec, factory, audit_id,
+                                                         settings)
                 if not still:
                     stopped = f"every finding decided after round {r}"
                     break
@@ -251,6 +250,7 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
     if not loaded.config.get("chunk_jobs") and len(loaded.done) < loaded.total:
         await progress(len(loaded.done), loaded.total, "checking the target")
         await preflight(settings, loaded.target)
+    analysis_process.warm(settings.analysis_process)  # ready when the last chunk is
 
     def look() -> tuple[list[tuple[str, str | None]], int]:
         with transaction(factory) as s:
@@ -294,37 +294,23 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
     return {**_summary(audit_id, report, None), "chunks": n}
 
 
-def warm_analysis() -> None:
-    """Import the statistics stack in a thread while the target answers: a sampling client waits
-    on the network, and the analysis would otherwise begin with ~1.2 s (measured on 2 cores) of
-    scipy/statsmodels imports. An import that fails here fails again, reported, where the
-    analysis needs it."""
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            import statsmodels.regression.linear_model  # noqa: F401  (interactions, imported late)
-
-            import app.core.surf.analysis  # noqa: F401
-
-    threading.Thread(target=load, name="surfturf-warm-analysis", daemon=True).start()
-
-
 def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, loaded: _Loaded,
             guard: Guard, usage: Callable[[Session], dict[str, dict[str, Any]]], stopped: str
             ) -> AuditReport:
-    """Analyse every stored sample and store the report, once; a worker thread (scipy)."""
-    from app.core.surf.analysis import analyze
+    """Analyse every stored sample (in the analysis process) and store the report, once; a
+    worker thread."""
     from app.services import events
 
     with transaction(factory) as s:
-        samples = load_samples(s, audit_id)
         per_attempt = usage(s)
-    first_error = next((x.error for x in samples if x.error), None)
+        first_error = audits.first_error(s, audit_id)
     spec = loaded.spec
-    report = analyze(spec, samples, total=loaded.total, usage=_usage_total(per_attempt),
-                     audit_id=audit_id,
-                     target={"base_url": loaded.target.base_url, "model": loaded.target.model},
-                     stopped=stopped if spec.design.kind == "sequential" else None)
+    report: AuditReport = analysis_process.run(
+        "app.services.audits:analyse_stored", (url_of(factory), audit_id, spec, {
+            "total": loaded.total, "usage": _usage_total(per_attempt),
+            "target": {"base_url": loaded.target.base_url, "model": loaded.target.model},
+            "stopped": stopped if spec.design.kind == "sequential" else None}),
+        enabled=settings.analysis_process)
     problem = _error_share_problem(report, spec, first_error)
     with transaction(factory) as s:
         guard(s)
@@ -345,14 +331,13 @@ def _summary(audit_id: str, report: AuditReport, stopped_reason: str | None) -> 
             "target_errors": report.totals.target_errors, "stopped_reason": stopped_reason}
 
 
-def _open_findings(spec: ProbeSpec, factory: sessionmaker[Session], audit_id: str
-                   ) -> tuple[list[str], int]:
-    """(findings still open, family size), in a worker thread: the analysis imports scipy."""
-    from app.core.surf.analysis import family, open_members
-
-    with transaction(factory) as s:
-        samples: list[Sample] = load_samples(s, audit_id)
-    return open_members(spec, samples), len(family(spec))
+def _open_findings(spec: ProbeSpec, factory: sessionmaker[Session], audit_id: str,
+                   settings: Settings) -> tuple[list[str], int]:
+    """(findings still open, family size), in a worker thread, computed in the analysis process."""
+    still: tuple[list[str], int] = analysis_process.run(
+        "app.services.audits:open_stored", (url_of(factory), audit_id, spec),
+        enabled=settings.analysis_process)
+    return still
 
 
 def _error_share_problem(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> str | None:

@@ -32,7 +32,9 @@ class HFGenerator:
         if adapter is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter))
+            # merged into the base weights: the same function, without peft's per-layer adapter
+            # calls (~20% of a CPU generation step on SmolLM2-135M, measured)
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         self.model = model.to(self.device).eval()
         self._lock = threading.Lock()
 

@@ -14,6 +14,7 @@ import httpx
 from app.core.egress import EgressPolicy
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
 from app.core.llm.errors import BudgetExceeded, LLMError
+from app.core.llm.transport import LaneTransport
 from app.core.pinned import PinnedTransport
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -51,19 +52,20 @@ class OpenAIChatClient:
         self.usage = Usage()
         self._secrets = tuple(x for x in (api_key,) if x)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        lanes: list[httpx.AsyncBaseTransport]
         if transport is not None:
             lanes = [transport] * max_concurrency  # a caller's transport is shared by every lane
         else:
             # One connection per lane: httpcore's pool checks every pooled connection on each
             # request (expired? readable?), so one pool of N costs O(N) per request; N pools of
             # one cut the client's CPU per request by ~40% at N=16 (measured in-process).
-            one: dict[str, Any] = {
-                "limits": httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                "verify": _tls_context(self.chat_url)}  # built once: 30 ms each (CA bundle)
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            tls = _tls_context(self.chat_url)  # built once: 30 ms each (CA bundle)
             checked: dict[tuple[str, str, int], tuple[float, Any]] = {}  # one egress check for all
-            lanes = [PinnedTransport(egress, field="base_url", cache=checked, **one)
-                     if egress is not None else httpx.AsyncHTTPTransport(**one)
-                     for _ in range(max_concurrency)]
+            lanes = [LaneTransport(verify=tls, limits=limits) for _ in range(max_concurrency)]
+            if egress is not None:
+                lanes = [PinnedTransport(egress, field="base_url", cache=checked, inner=lane)
+                         for lane in lanes]
         # Requests go to the transport itself: httpx.AsyncClient's layers (auth and redirect
         # flows, cookies, URL merging) cost ~25% of the client's CPU per request and we use none
         # of them (redirects are refused, the key is one header). A lane is held for a whole

@@ -134,11 +134,12 @@ def _still_open(members: list[Member], all_looks: list[Look]) -> list[str]:
             if _frozen(all_looks, i).decisions[i].outcome == INCONCLUSIVE]
 
 
-def open_members(spec: ProbeSpec, samples: list[Sample]) -> list[str]:
-    """Members no look has decided yet (what a sequential audit still samples for)."""
+def open_members(spec: ProbeSpec, samples: list[Sample]) -> tuple[list[str], int]:
+    """Members no look has decided yet (what a sequential audit still samples for), and the
+    family's size."""
     members = family(spec)
     ok = sorted((s for s in samples if s.error is None), key=sort_key)
-    return _still_open(members, looks(spec, ok, members))
+    return _still_open(members, looks(spec, ok, members)), len(members)
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")

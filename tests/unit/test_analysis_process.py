@@ -1,0 +1,73 @@
+"""The analysis process: same report as in-process, a real child, replaced when it dies, gone at
+shutdown, and off when the operator says so."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from app.core.surf.analysis import analyze
+from app.core.surf.factorial import expand
+from app.core.surf.samples import Sample
+from app.core.surf.spec import ProbeSpec, parse_cell_key
+from app.services import analysis_process
+
+
+def die_in_a_child(parent: int) -> str:
+    """Kills the process it runs in, unless that is the test's own (the in-process fallback)."""
+    if os.getpid() != parent:
+        os._exit(3)
+    return "analysed here"
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> Iterator[None]:
+    analysis_process.shutdown()
+    yield
+    analysis_process.shutdown()
+
+
+def simulated() -> tuple[ProbeSpec, list[Sample]]:
+    spec = ProbeSpec.model_validate({
+        "name": "t", "prompts": [f"q{i}" for i in range(12)],
+        "features": {"format": {"builtin": "tag_format"}}, "behaviours": {"emoji": {"builtin": "emoji"}},
+        "design": {"samples_per_prompt": 4}})
+    rng = random.Random(5)
+    samples = []
+    for it in expand(spec):
+        cell = parse_cell_key(it.cell_key)
+        p = 0.6 if cell["format"] != spec.features["format"].baseline_level() else 0.2
+        hit = rng.random() < p
+        samples.append(Sample(cell, it.prompt_index, it.sample_index, [], "ok", {"emoji": {"elicited": hit}},
+                              None))
+    return spec, samples
+
+
+def test_the_child_analyses_exactly_as_this_process_does() -> None:
+    spec, samples = simulated()
+    here = analyze(spec, samples, total=len(samples), audit_id="a1")
+    there = analysis_process.run("app.core.surf.analysis:analyze", (spec, samples),
+                                 {"total": len(samples), "audit_id": "a1"})
+    assert there.model_dump() == here.model_dump()
+    assert analysis_process.run("os:getpid", ()) != os.getpid()
+
+
+def test_a_dead_child_falls_back_here_and_is_replaced() -> None:
+    analysis_process.warm()
+    first = analysis_process.run("os:getpid", ())
+    assert analysis_process.run(f"{__name__}:die_in_a_child", (os.getpid(),)) == "analysed here"
+    second = analysis_process.run("os:getpid", ())
+    assert second not in (first, os.getpid())
+
+
+def test_shutdown_reaps_the_child_and_disabled_stays_here() -> None:
+    child = analysis_process.run("os:getpid", ())
+    analysis_process.shutdown()
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+    assert analysis_process.run("os:getpid", (), enabled=False) == os.getpid()
+    analysis_process.warm(enabled=False)
+    assert analysis_process.run("os:getpid", (), enabled=False) == os.getpid()
