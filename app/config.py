@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     auditor_api_key: str | None = Field(default=None, description="Never echoed.")
     analysis_process: bool = Field(default=True, description="Run statistics in a child process "
                                    "started with sampling (imports overlap the target's answers).")
+    turf_exact_limit: int = Field(default=100_000, ge=1, description="A dataset with fewer rows "
+                                  "gets exact FAISS search; a larger one HNSW (approximate, faster).")
     target_timeout_seconds: float = Field(default=120.0, gt=0)
     target_max_concurrency: int = Field(default=256, ge=1, description="Operator cap on "
                                         "design.concurrency (requests in flight per audit).")

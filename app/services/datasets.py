@@ -113,7 +113,7 @@ async def ingest(factory: sessionmaker[Session], settings: Settings, dataset_id:
         ds = get(s, dataset_id)
         path, total = Path(ds.upload_path), int(ds.meta.get("lines", 0)) - int(ds.meta.get("bad_lines", 0))
     meta = await run_ingest(path, _DatabaseRows(factory, dataset_id), dataset_dir(settings, dataset_id),
-                            progress, total=total, batch=batch)
+                            progress, total=total, batch=batch, exact_limit=settings.turf_exact_limit)
     with transaction(factory) as s:
         ds = get(s, dataset_id)
         ds.n_rows, ds.status = meta["rows"], "ready"

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -71,3 +75,25 @@ def test_shutdown_reaps_the_child_and_disabled_stays_here() -> None:
     assert analysis_process.run("os:getpid", (), enabled=False) == os.getpid()
     analysis_process.warm(enabled=False)
     assert analysis_process.run("os:getpid", (), enabled=False) == os.getpid()
+
+
+def test_the_child_of_a_killed_worker_exits() -> None:
+    """SIGKILL runs no shutdown; the child must notice on its own, not wait for work forever."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from app.services import analysis_process as a; "
+         "print(a.run('os:getpid', ()), flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # alive while its parent is
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError(f"analysis process {child} outlived its killed parent")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -22,8 +23,7 @@ from scipy import stats
 MIN_PROMPTS = 3  # below this a t(G-1) reference has under 2 df: the finding is "not estimable"
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):  # a tuple: an analysis builds one per sample and behaviour
     prompt: int
     stratum: str  # levels of the other features
     level: str

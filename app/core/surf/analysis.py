@@ -84,14 +84,19 @@ def family(spec: ProbeSpec) -> list[Member]:
 
 
 def estimate(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Effect | NotEstimable]:
+    ys = {b: [s.elicited(b) for s in ok] for b in {m.behaviour for m in members}}
+    strata: dict[str, list[str]] = {}  # per feature: each sample's levels of the other features
     obs: dict[tuple[str, str], list[Observation]] = {}
     for m in members:
         key = (m.feature, m.behaviour)
-        if key not in obs:
+        if key in obs:
+            continue
+        if m.feature not in strata:
             others = [f for f in spec.features if f != m.feature]
-            obs[key] = [Observation(s.prompt_index, "|".join(s.cell[o] for o in others),
-                                    s.cell[m.feature], y)
-                        for s in ok if (y := s.elicited(m.behaviour)) is not None]
+            strata[m.feature] = ["|".join(s.cell[o] for o in others) for s in ok]
+        obs[key] = [Observation(s.prompt_index, stratum, s.cell[m.feature], y)
+                    for s, stratum, y in zip(ok, strata[m.feature], ys[m.behaviour], strict=True)
+                    if y is not None]
     return [paired_effect(obs[(m.feature, m.behaviour)], m.baseline, m.level) for m in members]
 
 

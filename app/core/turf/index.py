@@ -1,4 +1,4 @@
-"""FAISS vector index over normalised embeddings; exact below 100k rows, HNSW above."""
+"""FAISS vector index over normalised embeddings; exact below 100k rows (by default), HNSW above."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ class VectorIndex:
         self.index = index
 
     @classmethod
-    def create(cls, dim: int, expected_rows: int) -> VectorIndex:
+    def create(cls, dim: int, expected_rows: int, exact_limit: int = EXACT_LIMIT) -> VectorIndex:
+        """Exact search below `exact_limit` rows; above, HNSW (approximate, sub-linear)."""
         faiss = _faiss()
-        if expected_rows < EXACT_LIMIT:
+        if expected_rows < exact_limit:
             inner = faiss.IndexFlatIP(dim)
         else:
             inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)

@@ -19,7 +19,7 @@ import numpy as np
 from app.core import embedder
 from app.core.turf.attributes import attributes
 from app.core.turf.groups import UNLABELLED, GroupCodesBuilder, cluster_label
-from app.core.turf.index import VectorIndex, cluster_count, kmeans
+from app.core.turf.index import EXACT_LIMIT, VectorIndex, cluster_count, kmeans
 from app.core.turf.labels import ClusterTerms
 from app.core.turf.upload import read_rows
 
@@ -43,7 +43,7 @@ class RowStore(Protocol):
 
 
 async def ingest(upload: Path, store: RowStore, out: Path, progress: Progress, *, total: int,
-                 batch: int = 256) -> dict[str, Any]:
+                 batch: int = 256, exact_limit: int = EXACT_LIMIT) -> dict[str, Any]:
     """Returns the dataset's meta: rows, index type, clusters and their labels, seconds."""
     started = time.perf_counter()
     await progress(0, total, "storing rows")
@@ -57,7 +57,7 @@ async def ingest(upload: Path, store: RowStore, out: Path, progress: Progress, *
 
     n = await asyncio.to_thread(_store_rows, upload, store, stored)
     dim = await asyncio.to_thread(embedder.dimension)  # loads the model: never on the loop
-    prompts, responses = VectorIndex.create(dim, n), VectorIndex.create(dim, n)
+    prompts, responses = VectorIndex.create(dim, n, exact_limit), VectorIndex.create(dim, n, exact_limit)
     for lo in range(0, n, batch):
         part = await asyncio.to_thread(store.read, lo, lo + batch, ("ordinal", "prompt", "response"))
         ids = np.array([r.ordinal for r in part], dtype="int64")
