@@ -27,7 +27,7 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Target
 from app.db.types import utcnow
 from app.errors import Halted, SurfturfError, TargetFailed, Waiting
-from app.services import analysis_process, audits
+from app.services import analysis_process
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor
 from app.services.audits import build_behaviours, get
@@ -303,7 +303,7 @@ def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, l
 
     with transaction(factory) as s:
         per_attempt = usage(s)
-        first_error = audits.first_error(s, audit_id)
+        first_error = repo.first_error(s, audit_id)
     spec = loaded.spec
     report: AuditReport = analysis_process.run(
         "app.services.audits:analyse_stored", (url_of(factory), audit_id, spec, {

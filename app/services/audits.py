@@ -146,10 +146,6 @@ def load_samples(session: Session, audit_id: str) -> list[Sample]:
     return [_sample(r) for r in repo.iter_results(session, audit_id)]
 
 
-def first_error(session: Session, audit_id: str) -> str | None:
-    return repo.first_error(session, audit_id)
-
-
 def _stored(database_url: str, audit_id: str) -> list[Sample]:
     engine = make_engine(database_url)
     try:
