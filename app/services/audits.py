@@ -190,7 +190,7 @@ async def rescore(spec: ProbeSpec, samples: list[Sample], auditor: ChatClient | 
     scorers = {n: b for n, b in build_behaviours(spec, auditor).items() if n in needs}
     for s, b in missing:
         prompt = s.messages[-1]["content"] if s.messages else ""
-        s.set_score(b, (await scorers[b].score(s.response or "", prompt=prompt)).as_dict())
+        s.scores[b] = (await scorers[b].score(s.response or "", prompt=prompt)).as_dict()
     return len(missing)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable
 from typing import Any, cast
 
 import httpcore
@@ -149,36 +150,32 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return self._transport.get_extra_info(names[info]) if info in names else None
 
 
+async def _opened(connecting: Awaitable[tuple[Any, _Protocol]], timeout: float | None) -> AsyncioStream:
+    """A connection being made, bounded by `timeout`, as a stream; failures as httpcore's."""
+    try:
+        async with asyncio.timeout(timeout):
+            transport, protocol = await connecting
+    except TimeoutError as exc:
+        raise httpcore.ConnectTimeout(f"no connection in {timeout} s") from exc
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+    return AsyncioStream(transport, protocol)
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_connection(
-                    _Protocol, host, port,
-                    local_addr=(local_address, 0) if local_address else None)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"no connection in {timeout} s") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        sock = transport.get_extra_info("socket")
+        stream = await _opened(asyncio.get_running_loop().create_connection(
+            _Protocol, host, port, local_addr=(local_address, 0) if local_address else None), timeout)
+        sock = stream.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
-        return AsyncioStream(transport, protocol)
+        return stream
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_unix_connection(_Protocol, path)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"no connection in {timeout} s") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        return AsyncioStream(transport, protocol)
+        return await _opened(asyncio.get_running_loop().create_unix_connection(_Protocol, path), timeout)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,23 +26,13 @@ class Sample:
     response: str | None
     scores: dict[str, dict[str, Any]]
     error: str | None
-    # what elicited() answered: an analysis asks ~25 times per sample and behaviour
-    _seen: dict[str, bool | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def elicited(self, behaviour: str) -> bool | None:
         """True/False, or None when this sample does not count for the behaviour."""
-        try:
-            return self._seen[behaviour]
-        except KeyError:
-            sc = self.scores.get(behaviour)
-            y = (None if self.error or sc is None or sc.get("error") or sc.get("elicited") is None
-                 else bool(sc["elicited"]))
-            self._seen[behaviour] = y
-            return y
-
-    def set_score(self, behaviour: str, score: dict[str, Any]) -> None:
-        self.scores[behaviour] = score
-        self._seen.pop(behaviour, None)
+        sc = self.scores.get(behaviour)
+        if self.error or sc is None or sc.get("error") or sc.get("elicited") is None:
+            return None
+        return bool(sc["elicited"])
 
 
 def sort_key(s: Sample) -> tuple[tuple[str, ...], int, int]:
