@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
     try:
         with transaction(factory) as s:
             row_id, job_id = create(s)
+        gc.freeze()  # what is imported stays: sampling's collections need not walk it (~40 ms)
         try:
             status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label))
         except KeyboardInterrupt:
@@ -182,7 +184,11 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
             bar.refresh()
             if status in TERMINAL:
                 return status, error
-            await asyncio.sleep(0.1)  # cheap: one indexed read; the bar redraws at most every 0.5 s
+            # cheap: one indexed read; the bar redraws at most every 0.5 s. An attempt that
+            # settles wakes it at once (else a finished audit waited ~50 ms on average).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.job_ended.wait(), 0.1)
+            worker.job_ended.clear()
     finally:
         bar.close()
         worker.stop()

@@ -53,6 +53,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.tasks = tasks if tasks is not None else load_builtin_tasks()
         self.stopping = asyncio.Event()
+        self.job_ended = asyncio.Event()  # set as each job's attempt settles (whoever waits clears it)
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def run(self, grace_seconds: float = 10.0) -> None:
@@ -91,6 +92,7 @@ class Worker:
 
     def _forget(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._running.pop(job_id, None)
+        self.job_ended.set()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import logging
 import multiprocessing
@@ -42,6 +43,8 @@ def _start() -> None:
 
     import app.core.surf.analysis  # noqa: F401
     import app.services.audits  # noqa: F401  (reads the samples it analyses)
+
+    gc.freeze()  # the analysis's collections need not walk scipy's and statsmodels' own objects
 
 
 def _exit_with(parent: int) -> None:

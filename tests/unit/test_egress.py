@@ -88,3 +88,23 @@ def test_pinned_transport_refuses_before_sending() -> None:
     with pytest.raises(EgressDenied) as err:
         asyncio.run(go())
     assert err.value.field == "base_url" and inner.seen == []
+
+
+def test_pinned_urls_are_reused_per_url_and_rechecked_after_the_ttl() -> None:
+    """Each URL keeps its own path and query when pinned; once the check expires (ttl 0 here),
+    the policy is asked again, so a tightened policy refuses the same URL it just allowed."""
+    inner = Recorder()
+    transport = PinnedTransport(EgressPolicy.parse("loopback"), inner=inner, ttl=0.0)
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=transport) as client:
+            for path in ("/v1/a?x=1", "/v1/b", "/v1/a?x=1"):
+                await client.get(f"http://localhost:9{path}")
+            transport.policy = EgressPolicy.parse("public")
+            await client.get("http://localhost:9/v1/a?x=1")
+
+    with pytest.raises(EgressDenied):
+        asyncio.run(go())
+    assert [(r.url.raw_path, r.headers["host"]) for r in inner.seen] == [
+        (b"/v1/a?x=1", "localhost:9"), (b"/v1/b", "localhost:9"), (b"/v1/a?x=1", "localhost:9")]
+    assert all(ipaddress.ip_address(r.url.host).is_loopback for r in inner.seen)

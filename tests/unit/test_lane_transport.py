@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+import gzip
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -28,7 +29,6 @@ from app.core.pinned import PinnedTransport
 from app.serving import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-LIMITS = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
 
 # the CLI samples on asyncio's loop, `surfturf serve`'s embedded worker on uvicorn's uvloop
@@ -98,31 +98,30 @@ async def post(transport: httpx.AsyncBaseTransport, url: str, timeout: float = 5
 
 
 def plain() -> LaneTransport:
-    return LaneTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), limits=LIMITS)
+    return LaneTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
 @sync
-async def test_keep_alive_reuses_one_connection_of_the_asyncio_backend(
+async def test_keep_alive_reuses_one_connection(
         monkeypatch: pytest.MonkeyPatch) -> None:
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while (req := await read_request(reader)) is not None:
             writer.write(reply(b'{"path": "%s"}' % req[":path"].encode()))
 
     connects: list[str] = []
-    connect = lane_transport.AsyncioBackend.connect_tcp
+    connect = lane_transport._Connection.open
 
-    async def counted(self: lane_transport.AsyncioBackend, host: str, port: int, *a: object, **k: object
-                      ) -> object:
-        connects.append(host)
-        return await connect(self, host, port, *a, **k)  # type: ignore[arg-type]
+    async def counted(origin: lane_transport.Origin, *a: Any) -> lane_transport._Connection:
+        connects.append(origin[1])
+        return await connect(origin, *a)
 
-    monkeypatch.setattr(lane_transport.AsyncioBackend, "connect_tcp", counted)
+    monkeypatch.setattr(lane_transport._Connection, "open", counted)
     async with server(echo) as (port, accepted):
         t = plain()
         bodies = [(await post(t, f"http://127.0.0.1:{port}/v1/x{i}")).json() for i in range(20)]
         await t.aclose()
     assert bodies == [{"path": f"/v1/x{i}"} for i in range(20)]
-    assert connects == ["127.0.0.1"] and len(accepted) == 1  # our backend, one kept-alive connection
+    assert connects == ["127.0.0.1"] and len(accepted) == 1  # one kept-alive connection
 
 
 @sync
@@ -157,6 +156,59 @@ async def test_a_body_larger_than_the_read_buffer_arrives_whole() -> None:
         r2 = await post(t, f"http://127.0.0.1:{port}/")
         await t.aclose()
     assert r.content == big and r2.content == big
+
+
+@sync
+async def test_chunked_gzip_and_connection_close_responses() -> None:
+    """A chunked, gzip-encoded body is joined and decoded (httpx's decoders); a response saying
+    `connection: close` is not kept, so the next request opens a new connection."""
+    payload = gzip.compress(b'{"ok": "chunked"}')
+
+    async def varied(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n")
+            for piece in (payload[:7], payload[7:]):
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            writer.write(b"0\r\n\r\n")
+            if await read_request(reader) is None:
+                return
+            writer.write(reply(b'{"ok": "closing"}', close=True))
+            await writer.drain()
+            return
+
+    async with server(varied) as (port, accepted):
+        t = plain()
+        got = [(await post(t, f"http://127.0.0.1:{port}/")).json() for _ in range(3)]
+        await t.aclose()
+    assert got == [{"ok": "chunked"}, {"ok": "closing"}, {"ok": "chunked"}]
+    assert len(accepted) == 2
+
+
+@sync
+async def test_a_response_cut_short_and_overlapping_requests() -> None:
+    """A body that ends before its content-length is an httpx error, not a short body; two
+    requests at once on one lane each get a connection."""
+    async def short_then_slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        req = await read_request(reader)
+        if req is not None and req[":path"] == "/short":
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"cut")
+            await writer.drain()
+            return
+        while req is not None:
+            await asyncio.sleep(0.05)
+            writer.write(reply(b'{"path": "%s"}' % req[":path"].encode()))
+            req = await read_request(reader)
+
+    async with server(short_then_slow) as (port, accepted):
+        t = plain()
+        with pytest.raises(httpx.RemoteProtocolError):
+            await post(t, f"http://127.0.0.1:{port}/short")
+        both = await asyncio.gather(post(t, f"http://127.0.0.1:{port}/a"),
+                                    post(t, f"http://127.0.0.1:{port}/b"))
+        again = await post(t, f"http://127.0.0.1:{port}/c")
+        await t.aclose()
+    assert [r.json()["path"] for r in (*both, again)] == ["/a", "/b", "/c"]
+    assert len(accepted) == 3  # the cut one, then one each for the overlapping pair, one kept
 
 
 @sync
@@ -215,12 +267,12 @@ async def test_tls_to_a_pinned_address_verifies_the_host_name(tmp_path: Path) ->
     # "localhost" (both loopback addresses served) is the one name that resolves here
     async with server(echo, tls=server_ctx, host="localhost") as (port, accepted):
         t = PinnedTransport(EgressPolicy.parse("loopback"),
-                            inner=LaneTransport(verify=client_ctx, limits=LIMITS))
+                            inner=LaneTransport(verify=client_ctx))
         for _ in range(3):
             r = await post(t, f"https://localhost:{port}/v1/chat/completions")
             assert r.json() == {"ok": True}
         await t.aclose()
-        untrusted = LaneTransport(verify=ssl.create_default_context(), limits=LIMITS)
+        untrusted = LaneTransport(verify=ssl.create_default_context())
         with pytest.raises(httpx.ConnectError):
             await post(untrusted, f"https://127.0.0.1:{port}/")
         await untrusted.aclose()

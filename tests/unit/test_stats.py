@@ -186,6 +186,10 @@ def test_degenerate_interactions_are_not_estimable() -> None:
     two = [r for r in rows if r["prompt"] < 2]
     assert "at least 3" in fit_interactions([{**r, "y": int(i % 2)} for i, r in enumerate(two)],
                                             ["A", "B"], "x")[0]["reason"]
+    empty = [{**r, "y": int(i % 3 == 0)} for i, r in enumerate(rows)
+             if (r["A"], r["B"]) != ("a1", "b1")]  # an empty cell: the A×B term is not identified
+    [gap] = fit_interactions(empty, ["A", "B"], "x")
+    assert not gap["estimable"] and "cannot separate" in gap["reason"]
 
 
 def test_stacked_bradley_terry_fit_is_each_problem_fitted_alone() -> None:
@@ -199,6 +203,45 @@ def test_stacked_bradley_terry_fit_is_each_problem_fitted_alone() -> None:
     alone = np.array([_fit(w, 0.01) for w in wins])
     assert np.abs(alone - _fit(wins, 0.01)).max() < 1e-4
     assert np.allclose(alone.sum(axis=1), 0)  # centred at zero
+
+
+def test_bootstrap_wins_in_one_pass_equal_each_replicate_alone() -> None:
+    """The bootstrap counts the conflicts of a stack of replicates at once (missing contrasts
+    included); each must be what that replicate's weights give alone."""
+    from app.core.stats.ranking import _wins
+
+    rng = np.random.default_rng(4)
+    d = rng.normal(size=(2, 3, 2, 12))  # behaviour, feature, level, prompt
+    d[rng.random(d.shape) < 0.2] = np.nan
+    weights = rng.multinomial(12, np.full(12, 1 / 12), size=40).astype(float)
+    stacked = _wins(d, weights)
+    assert stacked.shape == (40, 3, 3) and stacked.sum() > 0
+    assert all(np.allclose(stacked[i], _naive_wins(d, w)) for i, w in enumerate(weights))
+    assert not np.array_equal(stacked[0], stacked[1])  # replicates differ
+
+
+def _naive_wins(d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The cross-fitted conflicts written out loop by loop, as the module docstring states them."""
+    n_b, n_f, n_l, n_p = d.shape
+    won = np.zeros((n_f, n_f))
+    for b in range(n_b):
+        for p in range(n_p):
+            x: dict[int, float] = {}
+            for f in range(n_f):
+                best = None  # (|loo|, level, loo) of the largest mean effect on the other prompts
+                for lv in range(n_l):
+                    others = [q for q in range(n_p) if q != p and not np.isnan(d[b, f, lv, q])]
+                    if np.isnan(d[b, f, lv, p]) or sum(w[q] for q in others) == 0:
+                        continue
+                    loo = sum(w[q] * d[b, f, lv, q] for q in others) / sum(w[q] for q in others)
+                    if best is None or abs(loo) > best[0]:
+                        best = (abs(loo), lv, loo)
+                if best is not None:
+                    x[f] = (1.0 if best[2] >= 0 else -1.0) * d[b, f, best[1], p]
+            for i in x:
+                for j in x:
+                    won[i, j] += w[p] * (x[i] > x[j])
+    return won
 
 
 def test_interactions_match_statsmodels_formula_interface() -> None:

@@ -1,23 +1,25 @@
-"""httpx's HTTP/1.1 over asyncio's own transports, for the sampling client's lanes.
+"""The sampling client's HTTP/1.1 transport: h11 over asyncio's own transports, no pool.
 
-httpcore's default network backend goes through anyio: every read and write enters a cancel
-scope (`fail_after`), and every pooled connection's "closed by the server?" check polls the
-socket with a syscall. At thousands of short requests that was ~30% of the sampling client's
-CPU (py-spy, 9216 requests on 2 cores), and the client's CPU is what bounds an audit against a
-fast target. Here a protocol buffers what arrives, reads wait on one future with one timer, and
-"is readable" is a flag the event loop already set. HTTP itself stays httpcore's (h11)."""
+Each lane of the client sends one request at a time, so a lane needs a connection, not a pool.
+httpcore's pool guards its state with anyio locks, events and cancel scopes on every request,
+and its default backend enters a cancel scope per read and write: at thousands of short
+requests that machinery, not HTTP, was most of the client's CPU (py-spy, 2304 requests on
+2 cores), and the client's CPU is what bounds an audit against a fast target. Here a request is
+h11's bytes written once, a protocol that buffers what arrives, and one future with one timer
+per wait. The request and response are httpx's, and so are the errors."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable
-from typing import Any, cast
+import time
+from typing import cast
 
-import httpcore
+import h11
 import httpx
 
 MAX_BUFFER = 1 << 20  # stop reading from the socket until the parser catches up
+KEEPALIVE_EXPIRY = 5.0  # httpx's default: an idle connection older than this is not reused
 
 
 class _Protocol(asyncio.Protocol):
@@ -64,16 +66,28 @@ class _Protocol(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def take(self) -> bytes:
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        if self.paused_reading and self.transport is not None:
+            self.paused_reading = False
+            self.transport.resume_reading()
+        return data
 
-def _expire(fut: asyncio.Future[None], error: type[Exception], timeout: float) -> None:
+
+Timeout = type[httpx.ReadTimeout] | type[httpx.WriteTimeout]
+
+
+def _expire(fut: asyncio.Future[None], error: Timeout, timeout: float, request: httpx.Request) -> None:
     if not fut.done():
-        fut.set_exception(error(f"nothing for {timeout} s"))
+        fut.set_exception(error(f"nothing for {timeout} s", request=request))
 
 
-async def _wait(fut: asyncio.Future[None], timeout: float | None, error: type[Exception]) -> None:
+async def _wait(fut: asyncio.Future[None], timeout: float | None, error: Timeout,
+                request: httpx.Request) -> None:
     """Await `fut`, failing with `error` after `timeout` seconds: one timer, no cancel scope."""
     timer = (None if timeout is None
-             else asyncio.get_running_loop().call_later(timeout, _expire, fut, error, timeout))
+             else asyncio.get_running_loop().call_later(timeout, _expire, fut, error, timeout, request))
     try:
         await fut
     finally:
@@ -81,113 +95,158 @@ async def _wait(fut: asyncio.Future[None], timeout: float | None, error: type[Ex
             timer.cancel()
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
-        self._transport = transport
-        self._protocol = protocol
+Origin = tuple[str, str, int]
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        p = self._protocol
-        if not p.buffer and not p.eof:
-            p.waiter = asyncio.get_running_loop().create_future()
+
+class _Connection:
+    """One HTTP/1.1 connection and its h11 state machine."""
+
+    def __init__(self, origin: Origin, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self.origin = origin
+        self.transport = transport
+        self.protocol = protocol
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.idle_since = time.monotonic()
+
+    @classmethod
+    async def open(cls, origin: Origin, request: httpx.Request, tls: ssl.SSLContext,
+                   timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        secure = scheme == "https"
+        sni = request.extensions.get("sni_hostname") or host
+        try:
+            async with asyncio.timeout(timeout):
+                transport, protocol = await loop.create_connection(
+                    _Protocol, host, port, ssl=tls if secure else None,
+                    server_hostname=sni if secure else None)
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"no connection to {host}:{port} in {timeout} s",
+                                       request=request) from exc
+        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, certificate not trusted
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        return cls(origin, transport, protocol)
+
+    def reusable(self, now: float) -> bool:
+        """Idle, not expired, and nothing arrived since the last response: bytes or an EOF now
+        mean the server closed (or broke) it."""
+        p = self.protocol
+        return (self.h11.our_state is h11.IDLE and not p.eof and not p.buffer
+                and now - self.idle_since < KEEPALIVE_EXPIRY)
+
+    async def exchange(self, request: httpx.Request, timeouts: dict[str, float | None]) -> httpx.Response:
+        try:
+            body = request.content
+        except httpx.RequestNotRead:  # a streamed body
+            body = await request.aread()
+        try:
+            out = self.h11.send(h11.Request(method=request.method, target=request.url.raw_path,
+                                            headers=request.headers.raw))
+            if body:
+                out += self.h11.send(h11.Data(data=body))
+            out += self.h11.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from exc
+        await self._write(out, request, timeouts.get("write"))
+        head: h11.Response | None = None
+        chunks: list[bytes] = []
+        read_timeout = timeouts.get("read")
+        while True:
             try:
-                await _wait(p.waiter, timeout, httpcore.ReadTimeout)
-            finally:
-                p.waiter = None
-        if p.buffer:
-            data = bytes(p.buffer[:max_bytes])
-            del p.buffer[:max_bytes]
-            if p.paused_reading and len(p.buffer) <= MAX_BUFFER // 2:
-                p.paused_reading = False
-                self._transport.resume_reading()
-            return data
-        if p.error is not None:
-            raise httpcore.ReadError(str(p.error) or type(p.error).__name__)
-        return b""
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+            if event is h11.NEED_DATA:
+                self.h11.receive_data(await self._read(request, read_timeout))
+            elif isinstance(event, h11.Response):
+                head = event
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise httpx.RemoteProtocolError("the server closed the connection without a response",
+                                                request=request)
+            # h11.InformationalResponse (1xx) needs nothing; the final response follows
+        assert head is not None
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+            self.idle_since = time.monotonic()
+        return httpx.Response(head.status_code, headers=head.headers.raw_items(),
+                              stream=httpx.ByteStream(b"".join(chunks)), request=request,
+                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason})
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        p = self._protocol
-        if self._transport.is_closing():
-            raise httpcore.WriteError("the connection is closed")
-        self._transport.write(buffer)
+    async def _write(self, data: bytes, request: httpx.Request, timeout: float | None) -> None:
+        p = self.protocol
+        if self.transport.is_closing():
+            raise httpx.WriteError("the connection is closed", request=request)
+        self.transport.write(data)
         if p.paused_writing:
             p.drained = asyncio.get_running_loop().create_future()
             try:
-                await _wait(p.drained, timeout, httpcore.WriteTimeout)
+                await _wait(p.drained, timeout, httpx.WriteTimeout, request)
             finally:
                 p.drained = None
             if p.error is not None:
-                raise httpcore.WriteError(str(p.error) or type(p.error).__name__)
+                raise httpx.WriteError(str(p.error) or type(p.error).__name__, request=request)
+
+    async def _read(self, request: httpx.Request, timeout: float | None) -> bytes:
+        """What has arrived, waiting for it if nothing has; b"" at EOF (h11 then decides whether
+        the message was complete)."""
+        p = self.protocol
+        if not p.buffer and not p.eof:
+            p.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await _wait(p.waiter, timeout, httpx.ReadTimeout, request)
+            finally:
+                p.waiter = None
+        if p.buffer:
+            return p.take()
+        if p.error is not None:
+            raise httpx.ReadError(str(p.error) or type(p.error).__name__, request=request)
+        return b""
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class LaneTransport(httpx.AsyncBaseTransport):
+    """An httpx transport for one lane: a kept-alive HTTP/1.1 connection (TLS with the request's
+    `sni_hostname` extension, as PinnedTransport sets it). Requests that overlap get a
+    connection each; at most `max_idle` are kept between requests."""
+
+    def __init__(self, *, verify: ssl.SSLContext, max_idle: int = 1) -> None:
+        self._tls = verify
+        self._max_idle = max_idle
+        self._idle: list[_Connection] = []
+
+    def _checkout(self, origin: Origin) -> _Connection | None:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.origin == origin and conn.reusable(now):
+                return conn
+            conn.close()
+        return None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        conn = self._checkout(origin)
+        if conn is None:
+            conn = await _Connection.open(origin, request, self._tls, timeouts.get("connect"))
+        try:
+            response = await conn.exchange(request, timeouts)
+        except BaseException:
+            conn.close()
+            raise
+        if conn.h11.our_state is h11.IDLE and len(self._idle) < self._max_idle:
+            self._idle.append(conn)
+        else:
+            conn.close()
+        return response
 
     async def aclose(self) -> None:
-        self._transport.close()
-
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                tls = await loop.start_tls(self._transport, self._protocol, ssl_context,
-                                           server_hostname=server_hostname)
-        except TimeoutError as exc:
-            self._transport.close()
-            raise httpcore.ConnectTimeout(f"TLS handshake took over {timeout} s") from exc
-        except (OSError, ssl.SSLError, ConnectionError) as exc:
-            self._transport.close()
-            raise httpcore.ConnectError(str(exc)) from exc
-        if tls is None:  # the loop is closing
-            raise httpcore.ConnectError("TLS handshake interrupted")
-        self._protocol.transport = tls
-        return AsyncioStream(tls, self._protocol)
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # idle, yet data or EOF arrived: the server closed it
-            return bool(self._protocol.buffer) or self._protocol.eof
-        names = {"ssl_object": "ssl_object", "client_addr": "sockname", "server_addr": "peername",
-                 "socket": "socket"}
-        return self._transport.get_extra_info(names[info]) if info in names else None
-
-
-async def _opened(connecting: Awaitable[tuple[Any, _Protocol]], timeout: float | None) -> AsyncioStream:
-    """A connection being made, bounded by `timeout`, as a stream; failures as httpcore's."""
-    try:
-        async with asyncio.timeout(timeout):
-            transport, protocol = await connecting
-    except TimeoutError as exc:
-        raise httpcore.ConnectTimeout(f"no connection in {timeout} s") from exc
-    except OSError as exc:
-        raise httpcore.ConnectError(str(exc)) from exc
-    return AsyncioStream(transport, protocol)
-
-
-class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        stream = await _opened(asyncio.get_running_loop().create_connection(
-            _Protocol, host, port, local_addr=(local_address, 0) if local_address else None), timeout)
-        sock = stream.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return stream
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        return await _opened(asyncio.get_running_loop().create_unix_connection(_Protocol, path), timeout)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class LaneTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport (its request/response mapping and error types) over a pool of one
-    connection on the asyncio backend above."""
-
-    def __init__(self, *, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
-        super().__init__(verify=verify, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=verify, max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry, network_backend=AsyncioBackend())
+        while self._idle:
+            self._idle.pop().close()

@@ -92,13 +92,16 @@ def _fit(design: _Design, exog: np.ndarray, names: list[str], behaviour: str, pa
     from statsmodels.regression.linear_model import OLS
 
     terms = [i for i, t in enumerate(names) if ":" in t]
-    if np.linalg.matrix_rank(exog) < exog.shape[1]:
-        return [_not_estimable(behaviour, pair, "the design cannot separate the interaction from "
-                               "other terms (empty or collinear cells)", clusters)]
     y = design.y
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a degenerate term's variance is NaN, caught below
+        # a degenerate term's variance is NaN, a rank-deficient design warns: both are caught below
+        warnings.simplefilter("ignore")
         fit = OLS(y, exog).fit(cov_type="cluster", cov_kwds={"groups": design.prompt}, use_t=True)
+        # the rank np.linalg.matrix_rank(exog) gives, from the SVD the fit already took
+        s = fit.model.wexog_singular_values
+        if np.sum(s > s.max() * max(exog.shape) * np.finfo(float).eps) < exog.shape[1]:
+            return [_not_estimable(behaviour, pair, "the design cannot separate the interaction "
+                                   "from other terms (empty or collinear cells)", clusters)]
         if fit.ssr <= 1e-12 * max(1.0, float(np.sum((y - y.mean()) ** 2))):
             return [_not_estimable(behaviour, pair, "the outcome is fully determined by the cells "
                                    "(no residual variation to test against)", clusters)]

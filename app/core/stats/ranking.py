@@ -19,6 +19,7 @@ from scipy.special import expit, log_expit
 
 # (behaviour, feature, level) → prompt → that prompt's effect of level vs baseline
 Contrasts = dict[tuple[str, str, str], dict[int, float]]
+BOOT_CELLS = 250_000  # elements of the largest array in one pass of _wins: a few MB, in cache
 
 
 def _array(contrasts: Contrasts, features: list[str]) -> tuple[np.ndarray, list[int]]:
@@ -38,23 +39,25 @@ def _array(contrasts: Contrasts, features: list[str]) -> tuple[np.ndarray, list[
 
 
 def _wins(d: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """W[i, j]: weighted conflicts feature i won against j, contrasts cross-fitted under `weights`."""
+    """W[i, j]: weighted conflicts feature i won against j, contrasts cross-fitted under `weights`
+    (one prompt-weight vector, or a stack W[n, i, j] for weights[n, prompt]: the bootstrap's
+    replicates in one pass of array operations instead of one pass each)."""
+    w = np.atleast_2d(weights)[:, None, None, None, :]  # (n, 1, 1, 1, prompt)
     present = ~np.isnan(d)
     vals = np.where(present, d, 0.0)
-    cw = weights * present  # copies of each prompt that carry each contrast
+    cw = w * present  # copies of each prompt that carry each contrast
     total, count = (vals * cw).sum(-1, keepdims=True), cw.sum(-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         loo = (total - vals * cw) / (count - cw)  # mean over the other prompts (all copies left out)
     loo = np.where(present & (count - cw > 0), loo, np.nan)
     usable = ~np.isnan(loo)
-    best = np.argmax(np.where(usable, np.abs(loo), -1.0), axis=2)  # (b, f, p)
-    pick = np.take_along_axis
-    sign = np.where(pick(loo, best[:, :, None, :], 2)[:, :, 0] >= 0, 1.0, -1.0)
-    x = sign * pick(vals, best[:, :, None, :], 2)[:, :, 0]
-    ok = pick(usable, best[:, :, None, :], 2)[:, :, 0]
-    both = ok[:, :, None, :] & ok[:, None, :, :]
-    won = both & (x[:, :, None, :] > x[:, None, :, :])
-    return np.asarray((won * weights).sum(axis=(0, 3)), float)
+    best = np.argmax(np.where(usable, np.abs(loo), -1.0), axis=3)[:, :, :, None, :]  # (n, b, f, 1, p)
+    sign = np.where(np.take_along_axis(loo, best, 3)[:, :, :, 0] >= 0, 1.0, -1.0)
+    x = sign * np.take_along_axis(np.broadcast_to(vals, loo.shape), best, 3)[:, :, :, 0]
+    ok = np.take_along_axis(usable, best, 3)[:, :, :, 0]  # (n, b, f, p)
+    won = ok[:, :, :, None, :] & ok[:, :, None, :, :] & (x[:, :, :, None, :] > x[:, :, None, :, :])
+    out = np.asarray((won * w).sum(axis=(1, 4)), float)  # (n, f, f)
+    return out if weights.ndim == 2 else out[0]
 
 
 def _fit(w: np.ndarray, ridge: float, start: np.ndarray | None = None) -> np.ndarray:
@@ -97,7 +100,9 @@ def bradley_terry(contrasts: Contrasts, features: list[str], *, rng: np.random.G
         return []
     point = _fit(w, ridge)
     counts = rng.multinomial(g, np.full(g, 1 / g), size=n_boot).astype(float)
-    boots = _fit(np.stack([_wins(d, c) for c in counts]), ridge, point)
+    per = max(1, BOOT_CELLS // max(d.size * d.shape[1], 1))  # replicates per pass, memory-bounded
+    boots = _fit(np.concatenate([_wins(d, counts[i:i + per]) for i in range(0, n_boot, per)]),
+                 ridge, point)
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2], axis=0)
     out = [{"feature": f, "strength": float(point[i]), "ci_low": float(min(lo[i], point[i])),
             "ci_high": float(max(hi[i], point[i])), "wins": int(w[i].sum()),

@@ -9,6 +9,7 @@ Wilson interval is taken at the effective sample size n / deff with a t(G-1) cri
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -51,8 +52,13 @@ def clustered_rate(ks: list[int], ns: list[int], alpha: float = 0.05) -> Rate:
     if g >= 2 and 0 < p < 1:
         robust = g / (g - 1) * float(np.sum((k_arr - p * n_arr) ** 2)) / n**2
         deff = max(1.0, robust / (p * (1 - p) / n))
-    # the t(G-1) critical value, expressed as the alpha a normal-based Wilson interval needs
-    alpha_z = alpha if g < 2 else float(2 * stats.norm.sf(stats.t.ppf(1 - alpha / 2, g - 1)))
     n_eff = n / deff
-    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha_z, method="wilson")
+    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=_normal_alpha(alpha, g), method="wilson")
     return Rate(k, n, p, float(lo), float(hi), g, deff)
+
+
+@functools.lru_cache(maxsize=256)
+def _normal_alpha(alpha: float, g: int) -> float:
+    """The t(G-1) critical value, expressed as the alpha a normal-based Wilson interval needs.
+    Cached: a report asks for it once per rate (dozens per cell table) with the same G."""
+    return alpha if g < 2 else float(2 * stats.norm.sf(stats.t.ppf(1 - alpha / 2, g - 1)))

@@ -13,7 +13,7 @@ from typing import Any
 from app.core.behaviours.base import Behaviour, score_all
 from app.core.llm.base import ChatClient
 from app.core.llm.errors import BudgetExceeded, LLMError
-from app.core.surf.spec import LevelDef, ProbeSpec, cell_key
+from app.core.surf.spec import LevelDef, ProbeSpec, PromptItem, cell_key
 from app.core.triggers.base import (
     Level,
     Rendered,
@@ -103,9 +103,12 @@ def _level(d: str | LevelDef) -> Level:
 
 
 async def render(spec: ProbeSpec, levels: dict[str, dict[str, Level]], item: WorkItem,
-                 rewriter: Rewriter | None) -> list[dict[str, str]]:
-    """Rewrites and variants first (they change the question), then templates in spec order."""
-    prompt = spec.prompt_items()[item.prompt_index]
+                 rewriter: Rewriter | None, prompts: list[PromptItem] | None = None
+                 ) -> list[dict[str, str]]:
+    """Rewrites and variants first (they change the question), then templates in spec order.
+    `prompts` is spec.prompt_items(), when the caller renders many items (a model's private
+    attribute costs a lookup through pydantic on every read)."""
+    prompt = (prompts or spec.prompt_items())[item.prompt_index]
     r = Rendered(prompt.text, None, prompt.variants)
     chosen = [levels[f][item.cell[f]] for f in spec.features]
     for lv in sorted(chosen, key=lambda lv: lv.stage):
@@ -150,6 +153,8 @@ async def run_factorial(
         total, finished = len(mine), len(mine) - len(todo)
         items = iter(todo)
     levels = build_levels(spec)
+    prompts = spec.prompt_items()
+    d = spec.design
     outcome = RunOutcome(skipped_done=finished)
     buffer: list[SampleResult] = []
     stop = asyncio.Event()
@@ -176,9 +181,9 @@ async def run_factorial(
             await progress(finished, total)
 
     async def one(item: WorkItem) -> SampleResult:
-        messages = await render(spec, levels, item, rewriter)
-        params: dict[str, Any] = {"temperature": spec.design.temperature, "seed": item.seed,
-                                  "max_tokens": spec.design.max_tokens, "top_p": spec.design.top_p}
+        messages = await render(spec, levels, item, rewriter, prompts)
+        params: dict[str, Any] = {"temperature": d.temperature, "seed": item.seed,
+                                  "max_tokens": d.max_tokens, "top_p": d.top_p}
         try:
             resp = await client.chat(messages, **params)
         except BudgetExceeded:
