@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
 from app.errors import InvalidInput, SurfturfError
+from app.schemas.common import ErrorBody
 from app.web import routes as ui
 
 log = logging.getLogger("surfturf.app")
@@ -69,7 +71,23 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     for router in (health.router, targets.router, jobs.router, audits.router, searches.router,
                    datasets.router, traces.router, webhooks.router, ui.router):
         app.include_router(router)
+    _document_error_body(app)
     return app
+
+
+def _document_error_body(app: FastAPI) -> None:
+    """Every route's errors refer to one ErrorBody schema (schemas/common.ERROR_RESPONSES); it is
+    added to the document's components once, when the document is first built."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            doc.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = \
+                ErrorBody.model_json_schema(mode="serialization")
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

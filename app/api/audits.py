@@ -11,7 +11,7 @@ from app.api.deps import Reader, SessionDep, SettingsDep, Writer
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
 from app.schemas.audits import AuditCreate, AuditList, AuditRead
-from app.schemas.common import ERROR_RESPONSES, HTML_ROUTE_ERRORS, MAX_OFFSET
+from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.services import audits as service
 from app.services import jobs as jobs_service
 
@@ -45,7 +45,7 @@ def audits_report(audit_id: str, session: SessionDep, who: Reader) -> AuditRepor
 
 
 @router.get("/v1/audits/{audit_id}/report.html", response_class=HTMLResponse,
-            responses=HTML_ROUTE_ERRORS)
+            responses=ERROR_RESPONSES)
 def audits_report_html(audit_id: str, session: SessionDep, who: Reader) -> HTMLResponse:
     """The report as one self-contained HTML page: plots, tables, the responses behind flags."""
     from app.core.reports.html import audit_html  # matplotlib: imported where a page is drawn

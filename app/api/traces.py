@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
-from app.schemas.common import ERROR_RESPONSES, HTML_ROUTE_ERRORS, MAX_OFFSET
+from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.schemas.traces import TraceCreate, TraceList, TraceRead
 from app.services import jobs as jobs_service
 from app.services import traces as service
@@ -29,7 +29,7 @@ def traces_list(session: SessionDep, who: Reader, limit: int = Query(100, ge=1, 
 
 
 @router.get("/v1/traces/{trace_id}/report.html", response_class=HTMLResponse,
-            responses=HTML_ROUTE_ERRORS)
+            responses=ERROR_RESPONSES)
 def traces_report_html(trace_id: str, session: SessionDep, who: Reader) -> HTMLResponse:
     from app.core.reports.html import trace_html  # matplotlib: imported where a page is drawn
 

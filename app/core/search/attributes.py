@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.search.spec import AttributeSpec, SearchSpec
-from app.core.surf.loader import SpecFileError
+from app.core.surf.spec import SpecFileError
 from app.core.triggers.base import IDENTITY, RewriteLevel, TemplateLevel
 from app.core.triggers.registry import FEATURES, get_feature_levels
 

@@ -9,13 +9,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from app.core.surf.spec import ProbeSpec
+from app.core.surf.spec import ProbeSpec, SpecFileError
+
+__all__ = ["SpecFileError", "line_of", "load_spec_file", "located_errors", "safe_yaml"]
 
 MAX_YAML_NODES = 500_000  # after alias expansion: bounds what a small file can make us build
-
-
-class SpecFileError(ValueError):
-    """A spec problem located in a file, e.g. `spec.yaml:12: features.language.builtin: …`."""
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:

@@ -31,6 +31,11 @@ def _not_blank(v: str) -> str:
 PromptText = Annotated[str, AfterValidator(_not_blank)]
 
 
+class SpecFileError(ValueError):
+    """A spec problem located in a file, e.g. `spec.yaml:12: features.language.builtin: …`
+    (here, not in loader.py, so that raising it does not import the YAML parser)."""
+
+
 class PromptItem(Strict):
     text: PromptText = Field(description="The base prompt.")
     variants: dict[str, dict[str, str]] = Field(

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Row, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.engine import upsert_insert
 from app.db.tables import Audit, AuditResult
 
 
@@ -53,8 +53,7 @@ def save_results(session: Session, audit_id: str, rows: list[dict[str, Any]]) ->
     """Insert; on a key clash only an earlier error is overwritten, so each sample lands once."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     stmt = insert(AuditResult)  # executemany with one cached statement, not a fresh VALUES list
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(

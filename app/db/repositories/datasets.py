@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.engine import upsert_insert
 from app.db.tables import Dataset, DatasetRow
 
 
@@ -37,7 +37,7 @@ def insert_rows(session: Session, dataset_id: str, rows: list[dict[str, Any]]) -
     """Idempotent on (dataset, ordinal): a re-run ingest adds nothing twice."""
     if not rows:
         return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     stmt = insert(DatasetRow).values([{**r, "dataset_id": dataset_id} for r in rows])
     session.execute(stmt.on_conflict_do_nothing(index_elements=["dataset_id", "ordinal"]))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.engine import upsert_insert
 from app.db.tables import Search, SearchCandidate
 
 
@@ -31,7 +31,7 @@ def list_searches(session: Session, *, owner: str | None, limit: int, offset: in
 
 def save_candidate(session: Session, search_id: str, row: dict[str, Any]) -> None:
     """A candidate lands once: a second write of the same key (a retried attempt) is ignored."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     stmt = insert(SearchCandidate).values(search_id=search_id, **row).on_conflict_do_nothing(
         index_elements=["search_id", "run", "iteration", "idx"])
     session.execute(stmt)
