@@ -71,7 +71,9 @@ def upsert_insert(session: Session) -> Any:
     """The dialect's own INSERT (the one with ON CONFLICT), for the database in use. Imported
     here, not at module level: the Postgres dialect is ~25 ms of an embedded SQLite start."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
