@@ -163,7 +163,7 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
                   desc: str = "audit", until: Callable[[Session], bool] | None = None
                   ) -> tuple[str, str | None]:
     """Run an in-process worker until `job_id` ends (or `until` holds), drawing its progress."""
-    worker = Worker(settings, factory, concurrency=1)
+    worker = Worker(settings, factory, concurrency=1, metrics=False)
     task = asyncio.create_task(worker.run())
     bar = tqdm(total=0, unit=unit, desc=desc, dynamic_ncols=True, mininterval=0.5)
 

@@ -27,7 +27,6 @@ from app.db.repositories import webhooks as repo
 from app.db.tables import Webhook, WebhookDelivery
 from app.db.types import utcnow
 from app.errors import EgressDenied, NotFound, RetryLater
-from app.metrics import WEBHOOK_DELIVERIES
 from app.schemas.events import Event, EventType, TestEventData
 from app.services import secrets
 from app.services.owners import Principal, visible
@@ -183,7 +182,7 @@ async def deliver(factory: sessionmaker[Session], settings: Settings, delivery_i
 
     loaded = await asyncio.to_thread(load)  # database work stays off the event loop
     if isinstance(loaded, str):
-        WEBHOOK_DELIVERIES.labels(loaded).inc()
+        _count(loaded)
         return {"delivery_id": delivery_id, "status": loaded}
     url, event_id, payload, secret = loaded
     status, response, error, ms = await _post(settings, url, event_id, payload, secret)
@@ -221,7 +220,7 @@ async def deliver(factory: sessionmaker[Session], settings: Settings, delivery_i
             return "retry", delay
 
     outcome, delay = await asyncio.to_thread(record)
-    WEBHOOK_DELIVERIES.labels(outcome).inc()
+    _count(outcome)
     log.info("webhook delivery", extra={"delivery": delivery_id, "webhook_event": event_id,
                                         "outcome": outcome, "status_code": status, "attempt": attempt})
     if delay is not None:
@@ -268,3 +267,10 @@ async def _post(settings: Settings, url: str, event_id: str, payload: dict[str, 
         return None, None, f"egress: {exc.message}", (time.perf_counter() - started) * 1000
     except httpx.HTTPError as exc:
         return None, None, f"{type(exc).__name__}: {exc}"[:300], (time.perf_counter() - started) * 1000
+
+
+def _count(outcome: str) -> None:
+    """Imported when a delivery is made: the CLI, which only queues them, never loads Prometheus."""
+    from app.metrics import WEBHOOK_DELIVERIES
+
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
