@@ -97,3 +97,27 @@ def test_the_child_of_a_killed_worker_exits() -> None:
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     raise AssertionError(f"analysis process {child} outlived its killed parent")
+
+
+def scheduling() -> tuple[int, int, int]:
+    return os.getpid(), os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def idle_round_trip() -> tuple[int, int]:
+    """The initializer's two switches, made again in the child: into SCHED_IDLE and back."""
+    assert analysis_process._policy(os.SCHED_IDLE)
+    during = os.sched_getscheduler(0)
+    assert analysis_process._policy(os.SCHED_OTHER)
+    return during, os.sched_getscheduler(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_the_child_imports_idle_then_analyses_niced_below_sampling() -> None:
+    """The child may enter SCHED_IDLE (its imports run there) and leave it; after its imports it
+    is back on the normal policy, niced below this process, so an analysis is not starved by a
+    busy worker."""
+    analysis_process.warm(True)
+    pid, policy, nice = analysis_process.run(f"{__name__}:scheduling", ())
+    assert pid != os.getpid()
+    assert policy == os.SCHED_OTHER and nice >= os.getpriority(os.PRIO_PROCESS, 0) + 10
+    assert analysis_process.run(f"{__name__}:idle_round_trip", ()) == (os.SCHED_IDLE, os.SCHED_OTHER)
