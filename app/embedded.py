@@ -184,10 +184,10 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
             bar.refresh()
             if status in TERMINAL:
                 return status, error
-            # cheap: one indexed read; the bar redraws at most every 0.5 s. An attempt that
-            # settles wakes it at once (else a finished audit waited ~50 ms on average).
+            # The bar redraws at most every 0.5 s, so four reads a second are plenty (each holds
+            # the GIL the sampling loop runs on); an attempt that settles wakes this at once.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(worker.job_ended.wait(), 0.1)
+                await asyncio.wait_for(worker.job_ended.wait(), 0.25)
             worker.job_ended.clear()
     finally:
         bar.close()
