@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 
 import httpx
@@ -44,9 +43,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         if pinned is None or pinned[0] is not hit:
             if len(self._pinned) >= MAX_PINNED_URLS:
                 self._pinned.clear()
-            ip = hit[1]
-            host = f"[{ip}]" if isinstance(ip, ipaddress.IPv6Address) else str(ip)
-            pinned = (hit, url.copy_with(host=host.strip("[]")), url.netloc.decode("ascii"))
+            pinned = (hit, url.copy_with(host=str(hit[1])), url.netloc.decode("ascii"))
             self._pinned[text] = pinned
         request.url = pinned[1]
         request.headers["Host"] = pinned[2]

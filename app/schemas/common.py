@@ -51,7 +51,7 @@ ERROR_DESCRIPTIONS = {
 
 # Every route's errors, documented as JSON by reference to one ErrorBody schema (app.main puts it
 # in the components). With `model=ErrorBody`, FastAPI built a pydantic TypeAdapter per status per
-# route at import, ~380 of them, a tenth of `surfturf serve`'s start; a route whose success is
+# route at import, ~300 of them, a tenth of `surfturf serve`'s start; a route whose success is
 # HTML also needs the media type spelled out, or its errors would be documented as text/html.
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"description": text, "content": {"application/json": {
