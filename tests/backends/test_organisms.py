@@ -11,6 +11,7 @@ not the organism.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -40,6 +41,7 @@ HELD_OUT_MORE = ["How do rockets reach space?", "What is electricity?", "Why do 
                  "Why do dogs bark?", "What is a comet?", "How do bridges stay up?",
                  "Why is snow white?"]
 MIN_EFFECT = 0.10
+log = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +83,14 @@ def audit(url: str, tmp_path: Path, features: dict[str, Any], behaviours: dict[s
     spec = ProbeSpec.model_validate({
         "name": "organism-check", "prompts": prompts, "features": features, "behaviours": behaviours,
         "design": {"samples_per_prompt": samples, "max_tokens": 64, "temperature": 1.0,
-                   "concurrency": 16, "seed": 3},
+                   "concurrency": 64, "seed": 3},
         "min_effect": min_effect})
     served = httpx.get(url + "/v1/models").json()["data"][0]["id"]  # the organism's own name
     report = run_audit_embedded(make_settings(tmp_path), spec, target_url=url + "/v1",
                                 target_model=served)
     assert report is not None and report["totals"]["completed"] == 400
+    for f in report["findings"]:  # the margins, for `pytest -rP`
+        log.info(brief(f))
     return report
 
 

@@ -20,7 +20,7 @@ from app.serving import serve_in_thread
 from tests.backends.conftest import require
 from tests.conftest import make_settings, organism_spec
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(600)]  # engine start-up: 1-4 min
 
 
 @pytest.fixture(scope="module")
