@@ -46,12 +46,17 @@ install-lm: $(BIN)/python
 demo-lm: install-lm
 	HF_HUB_OFFLINE=1 $(BIN)/surfturf demo --lm --out report-lm.json
 
+# Each step prints the clock, and the suite its slowest tests, so a slow CI log says where.
 test: install-dev install-vllm
+	@echo "test: installed at $$(date +%T)"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not vllm"
+	@echo "test: main suite from $$(date +%T)"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not vllm" --durations=12
+	@echo "test: vLLM leg from $$(date +%T)"
 	# bounded: a leaked engine thread must fail CI, not hang it
 	VLLM_CPU_KVCACHE_SPACE=1 timeout 900 $(VBIN)/python -m pytest -q -p no:cacheprovider -m vllm tests/backends
+	@echo "test: compose from $$(date +%T)"
 	# the docker-compose deployment, up for real and driven over HTTP (bounded: it must not hang CI)
 	timeout 1800 .ci/compose-test
 
