@@ -37,7 +37,8 @@ install-vllm: $(VBIN)/python
 demo: install
 	$(BIN)/surfturf demo --out report.json
 
-# The same audit against the fine-tuned SmolLM2 organism (LoRA fixture): ~7 min on 2 cores.
+# The same audit against the fine-tuned SmolLM2 organism (LoRA fixture): ~2 min on 2 cores,
+# plus the install.
 install-lm: $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[local-hf]'
