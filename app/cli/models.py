@@ -124,10 +124,10 @@ def _serve_model(args: argparse.Namespace, settings: Settings) -> int:
         cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(hf_dir),
                "--served-model-name", args.name, "--host", args.host, "--port", str(args.port),
                "--dtype", "float32", "--max-model-len", "2048"]
-        import torch
+        from app.core.llm.vllm_engine import run_eager
 
-        if not torch.cuda.is_available():
-            cmd.append("--enforce-eager")  # on CPU compiling triples start-up for no throughput
+        if run_eager():
+            cmd.append("--enforce-eager")
         if args.adapter:  # the adapter answers under the organism's own name
             lora_name = served if served != args.name else f"{served}-adapter"
             cmd += ["--enable-lora", "--lora-modules", f"{lora_name}={args.adapter}"]
