@@ -164,6 +164,23 @@ def analyse_stored(database_url: str, audit_id: str, spec: ProbeSpec, options: d
     return analyze(spec, _stored(database_url, audit_id), audit_id=audit_id, **options)
 
 
+def warm_up_analysis() -> None:
+    """One read and one analysis of (almost) nothing, in the analysis process while the audit
+    samples: the first of each builds what SQLAlchemy, pydantic and the statistics build on first
+    use, which otherwise delayed the end of a 2304-sample audit by ~60 ms (measured)."""
+    from app.core.surf.analysis import warm_up
+    from app.db.tables import Base
+
+    engine = make_engine("sqlite://")
+    try:
+        Base.metadata.create_all(engine)
+        with transaction(make_session_factory(engine)) as s:
+            load_samples(s, "")
+    finally:
+        engine.dispose()
+    warm_up()
+
+
 def open_stored(database_url: str, audit_id: str, spec: ProbeSpec) -> tuple[list[str], int]:
     """A sequential audit's findings still open after this round, and the family's size."""
     from app.core.surf.analysis import open_members

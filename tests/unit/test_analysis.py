@@ -4,9 +4,14 @@ The full calibration study is tests/stats; this is the fast check of the same pi
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import asdict
 
-from app.core.surf.analysis import analyze
+import numpy as np
+import pytest
+
+from app.core.stats.effects import Observation, paired_effect
+from app.core.surf.analysis import analyze, estimate, family
+from app.core.surf.frame import NOT_COUNTED, SampleFrame
 from app.core.surf.simulation import Scenario, draw
 
 
@@ -41,3 +46,36 @@ def test_the_analysis_does_not_depend_on_sample_order() -> None:
     a = analyze(spec, samples, total=spec.work_item_count(), n_boot=50)
     b = analyze(spec, samples[::-1], total=spec.work_item_count(), n_boot=50)
     assert a.model_dump() == b.model_dump()
+
+
+def test_frame_counts_only_scored_samples() -> None:
+    sc = Scenario(prompts=3, levels={"a": 2})
+    spec = sc.spec(1)
+    samples = draw(sc, spec, np.random.default_rng(0))
+    samples[0].scores["b0"] = {"elicited": None, "error": "judge timed out"}
+    samples[1].scores["b0"] = {"elicited": None}
+    samples[2].scores["b0"] = {"elicited": True}
+    frame = SampleFrame.of(spec, samples)
+    assert frame.y["b0"][:3].tolist() == [NOT_COUNTED, NOT_COUNTED, 1]
+    assert frame.scorer_failed["b0"][:3].tolist() == [True, False, False]
+    assert [s.cell["a"] for s in frame.where(frame.at("a", 1)).samples] == ["l1"] * 3
+    report = analyze(spec, samples, total=spec.work_item_count(), n_boot=20)
+    assert report.totals.scorer_errors["b0"] == 1
+
+
+def test_estimate_from_arrays_equals_the_per_observation_definition() -> None:
+    """The analysis codes strata as integers; the definition names them by their levels."""
+    sc = Scenario(prompts=6, planted={("a", "l1", 0): 0.3})
+    spec = sc.spec(3)
+    samples = draw(sc, spec, np.random.default_rng(4))
+    members = family(spec)
+    fast = estimate(spec, SampleFrame.of(spec, samples), members)
+    for m, eff in zip(members, fast, strict=True):
+        others = [f for f in spec.features if f != m.feature]
+        obs = [Observation(s.prompt_index, "|".join(s.cell[o] for o in others), s.cell[m.feature], y)
+               for s in samples if (y := s.elicited(m.behaviour)) is not None]
+        ref = paired_effect(obs, m.baseline, m.level)
+        assert type(eff) is type(ref)
+        got, want = asdict(eff), asdict(ref)
+        assert got.pop("per_prompt", {}) == pytest.approx(want.pop("per_prompt", {}), abs=1e-12)
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-12)  # up to summation order

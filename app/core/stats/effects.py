@@ -13,7 +13,6 @@ finding claims a zero-width interval.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -23,7 +22,7 @@ from scipy import stats
 MIN_PROMPTS = 3  # below this a t(G-1) reference has under 2 df: the finding is "not estimable"
 
 
-class Observation(NamedTuple):  # a tuple: an analysis builds one per sample and behaviour
+class Observation(NamedTuple):  # one sample's outcome, for callers without arrays (effect_of)
     prompt: int
     stratum: str  # levels of the other features
     level: str
@@ -55,41 +54,50 @@ class NotEstimable:
     n_prompts: int
 
 
-def _counts(obs: list[Observation], a: str, b: str) -> dict[tuple[int, str], list[list[int]]]:
-    """(prompt, stratum) → [[k_a, n_a], [k_b, n_b]], keeping strata where both levels appear."""
-    table: dict[tuple[int, str], list[list[int]]] = defaultdict(lambda: [[0, 0], [0, 0]])
-    for o in obs:
-        if o.level in (a, b):
-            cell = table[(o.prompt, o.stratum)][0 if o.level == a else 1]
-            cell[0] += int(o.elicited)
-            cell[1] += 1
-    return {k: v for k, v in table.items() if v[0][1] and v[1][1]}
-
-
-def _binomial_var(k: int, n: int) -> float:
+def _binomial_var(k: np.ndarray, n: np.ndarray) -> np.ndarray:
     p = (k + 0.5) / (n + 1)
     return p * (1 - p) / n
 
 
-def prompt_effects(counts: dict[tuple[int, str], list[list[int]]]) -> tuple[dict[int, float],
-                                                                               dict[int, float]]:
-    """Per-prompt effect (mean over strata of the rate difference) and its sampling variance."""
-    by_prompt: dict[int, list[list[list[int]]]] = defaultdict(list)
-    for (prompt, _), c in counts.items():
-        by_prompt[prompt].append(c)
-    diffs, variances = {}, {}
-    for p in sorted(by_prompt):
-        strata = by_prompt[p]
-        diffs[p] = float(np.mean([kb / nb - ka / na for (ka, na), (kb, nb) in strata]))
-        variances[p] = sum(_binomial_var(ka, na) + _binomial_var(kb, nb)
-                           for (ka, na), (kb, nb) in strata) / len(strata) ** 2
-    return diffs, variances
+def prompt_effects(prompt: np.ndarray, stratum: np.ndarray, at_b: np.ndarray, y: np.ndarray
+                   ) -> tuple[dict[int, float], dict[int, float], int, int, int]:
+    """Per-prompt effect (mean over strata of the rate difference) and its sampling variance, from
+    one row per observation at either level; strata where only one level appears drop out.
+    Also returns how many strata, and how many observations at each level, took part."""
+    width = int(stratum.max()) + 1 if len(stratum) else 1
+    cells, where = np.unique(prompt.astype(np.int64) * width + stratum, return_inverse=True)
+    size, at_b = len(cells), at_b.astype(float)
+    n_b = np.bincount(where, weights=at_b, minlength=size)
+    n_a = np.bincount(where, minlength=size) - n_b
+    k_b = np.bincount(where, weights=y * at_b, minlength=size)
+    k_a = np.bincount(where, weights=y, minlength=size) - k_b
+    both = (n_a > 0) & (n_b > 0)
+    k_a, n_a, k_b, n_b = k_a[both], n_a[both], k_b[both], n_b[both]
+    prompts, per = np.unique(cells[both] // width, return_inverse=True)
+    strata = np.bincount(per, minlength=len(prompts))
+    diff = np.bincount(per, weights=k_b / n_b - k_a / n_a, minlength=len(prompts)) / strata
+    var = (np.bincount(per, weights=_binomial_var(k_a, n_a) + _binomial_var(k_b, n_b),
+                       minlength=len(prompts)) / strata**2)
+    keys = prompts.tolist()
+    return (dict(zip(keys, diff.tolist(), strict=True)), dict(zip(keys, var.tolist(), strict=True)),
+            len(k_a), int(n_a.sum()), int(n_b.sum()))
 
 
 def paired_effect(obs: list[Observation], a: str, b: str) -> Effect | NotEstimable:
     """Effect of level b versus baseline a, or why it cannot be estimated."""
-    counts = _counts(obs, a, b)
-    diffs, variances = prompt_effects(counts)
+    mine = [o for o in obs if o.level in (a, b)]
+    strata = {st: i for i, st in enumerate(dict.fromkeys(o.stratum for o in mine))}
+    return effect_of(np.array([o.prompt for o in mine], dtype=np.int64),
+                     np.array([strata[o.stratum] for o in mine], dtype=np.int64),
+                     np.array([o.level == b for o in mine], dtype=bool),
+                     np.array([o.elicited for o in mine], dtype=float), a, b)
+
+
+def effect_of(prompt: np.ndarray, stratum: np.ndarray, at_b: np.ndarray, y: np.ndarray,
+              a: str, b: str) -> Effect | NotEstimable:
+    """Effect of level `b` versus baseline `a` from arrays, one entry per observation at either
+    level: its prompt, its stratum (any integer code), whether it is at `b`, and 0/1 elicited."""
+    diffs, variances, n_strata, n_a, n_b = prompt_effects(prompt, stratum, at_b, y)
     g = len(diffs)
     if g == 0:
         return NotEstimable(f"no prompt was answered at both {a!r} and {b!r}", 0)
@@ -103,6 +111,4 @@ def paired_effect(obs: list[Observation], a: str, b: str) -> Effect | NotEstimab
     se = float(np.sqrt(var / g))
     est = float(d.mean())
     p = float(2 * stats.t.sf(abs(est) / se, g - 1))
-    n_a = sum(c[0][1] for c in counts.values())
-    n_b = sum(c[1][1] for c in counts.values())
-    return Effect(est, se, g - 1, p, len(counts), g, n_a, n_b, diffs)
+    return Effect(est, se, g - 1, p, n_strata, g, n_a, n_b, diffs)

@@ -10,6 +10,7 @@ Wilson interval is taken at the effective sample size n / deff with a t(G-1) cri
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,7 +40,8 @@ def wilson(k: int, n: int, alpha: float = 0.05) -> Rate:
     return Rate(k, n, k / n, float(lo), float(hi))
 
 
-def clustered_rate(ks: list[int], ns: list[int], alpha: float = 0.05) -> Rate:
+def clustered_rate(ks: Sequence[int] | np.ndarray, ns: Sequence[int] | np.ndarray,
+                   alpha: float = 0.05) -> Rate:
     """Pooled rate of clusters (k_g elicited of n_g, one entry per prompt)."""
     k_arr, n_arr = np.asarray(ks, float), np.asarray(ns, float)
     keep = n_arr > 0

@@ -7,7 +7,6 @@ cannot be estimated stays in the family and in the report with its reason.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +15,12 @@ from threadpoolctl import threadpool_limits
 
 from app.core.stats import sequential
 from app.core.stats.decisions import FLAGGED, INCONCLUSIVE, Decision, Family, decide
-from app.core.stats.effects import MIN_PROMPTS, Effect, NotEstimable, Observation, paired_effect
+from app.core.stats.effects import MIN_PROMPTS, Effect, NotEstimable, effect_of
 from app.core.stats.fdr import bh_qvalues
-from app.core.stats.interactions import fit_interactions
+from app.core.stats.interactions import fit_interaction_arrays
 from app.core.stats.ranking import Contrasts, bradley_terry
 from app.core.stats.rates import clustered_rate
+from app.core.surf.frame import NOT_COUNTED, SampleFrame
 from app.core.surf.report import (
     AuditReport,
     CellOut,
@@ -83,21 +83,17 @@ def family(spec: ProbeSpec) -> list[Member]:
             for level in fs.level_names() if level != fs.baseline_level()]
 
 
-def estimate(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Effect | NotEstimable]:
-    ys = {b: [s.elicited(b) for s in ok] for b in {m.behaviour for m in members}}
-    strata: dict[str, list[str]] = {}  # per feature: each sample's levels of the other features
-    obs: dict[tuple[str, str], list[Observation]] = {}
+def estimate(spec: ProbeSpec, ok: SampleFrame, members: list[Member]) -> list[Effect | NotEstimable]:
+    strata = {f: ok.strata(f) for f in {m.feature for m in members}}
+    out: list[Effect | NotEstimable] = []
     for m in members:
-        key = (m.feature, m.behaviour)
-        if key in obs:
-            continue
-        if m.feature not in strata:
-            others = [f for f in spec.features if f != m.feature]
-            strata[m.feature] = ["|".join(s.cell[o] for o in others) for s in ok]
-        obs[key] = [Observation(s.prompt_index, stratum, s.cell[m.feature], y)
-                    for s, stratum, y in zip(ok, strata[m.feature], ys[m.behaviour], strict=True)
-                    if y is not None]
-    return [paired_effect(obs[(m.feature, m.behaviour)], m.baseline, m.level) for m in members]
+        names = spec.features[m.feature].level_names()
+        a, b = names.index(m.baseline), names.index(m.level)
+        y, code = ok.y[m.behaviour], ok.codes[m.feature]
+        rows = (y != NOT_COUNTED) & ((code == a) | (code == b))
+        out.append(effect_of(ok.prompt[rows], strata[m.feature][rows], code[rows] == b,
+                             y[rows].astype(float), m.baseline, m.level))
+    return out
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ class Look:
     family: Family
 
 
-def looks(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Look]:
+def looks(spec: ProbeSpec, ok: SampleFrame, members: list[Member]) -> list[Look]:
     """One look for a factorial design; one per round taken for a sequential one."""
     design = spec.design
     if design.kind != "sequential":
@@ -117,11 +113,11 @@ def looks(spec: ProbeSpec, ok: list[Sample], members: list[Member]) -> list[Look
         dec, fam = decide(eff, alpha=spec.alpha, min_effect=spec.min_effect)
         return [Look(1, spec.alpha, eff, dec, fam)]
     max_rounds = design.max_rounds()
-    taken = max((s.sample_index for s in ok), default=-1) + 1
+    taken = int(ok.sample_index.max(initial=-1)) + 1
     done_rounds = min(max_rounds, max(1, -(-taken // design.round_size())))
     out = []
     for r in range(1, done_rounds + 1):
-        subset = [s for s in ok if s.sample_index < design.samples_after(r)]
+        subset = ok.where(ok.sample_index < design.samples_after(r))
         a = sequential.look_alpha(spec.alpha, r, max_rounds)
         eff = estimate(spec, subset, members)
         dec, fam = decide(eff, alpha=a, min_effect=spec.min_effect)
@@ -143,8 +139,13 @@ def open_members(spec: ProbeSpec, samples: list[Sample]) -> tuple[list[str], int
     """Members no look has decided yet (what a sequential audit still samples for), and the
     family's size."""
     members = family(spec)
-    ok = sorted((s for s in samples if s.error is None), key=sort_key)
-    return _still_open(members, looks(spec, ok, members)), len(members)
+    return _still_open(members, looks(spec, answered(spec, samples), members)), len(members)
+
+
+def answered(spec: ProbeSpec, samples: list[Sample]) -> SampleFrame:
+    """The samples without a target error, in canonical order (no analysis depends on the order
+    they were stored in)."""
+    return SampleFrame.of(spec, sorted((s for s in samples if s.error is None), key=sort_key))
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")
@@ -155,17 +156,12 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
     (samples × a few dozen columns), and OpenBLAS's threads on a busy machine (a worker sampling
     other jobs) made each SVD ~25x slower (measured: 1.0 s of SVDs instead of 0.04 s)."""
     rng = np.random.default_rng(spec.design.seed if seed is None else seed)
-    samples = sorted(samples, key=sort_key)
-    ok = [s for s in samples if s.error is None]
+    ok = answered(spec, samples)
     behaviours = list(spec.behaviours)
     members = family(spec)
     all_looks = looks(spec, ok, members)
-    at_level: dict[tuple[str, str], list[Sample]] = defaultdict(list)  # (feature, level) → samples
-    for s in ok:
-        for f, level in s.cell.items():
-            at_level[(f, level)].append(s)
     relevant = {tuple(p) for p in spec.relevant}
-    findings = [_finding(spec, m, _frozen(all_looks, i), i, at_level, (m.feature, m.behaviour) in relevant)
+    findings = [_finding(spec, m, _frozen(all_looks, i), i, ok, (m.feature, m.behaviour) in relevant)
                 for i, m in enumerate(members)]
     findings.sort(key=lambda f: (not f.miscalibrated, not f.flagged, f.verdict == "not estimable",
                                  f.q_value, -abs(f.effect or 0.0)))
@@ -174,7 +170,7 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
                             for m, e in zip(members, final.effects, strict=True) if isinstance(e, Effect)}
     ranked = bradley_terry(contrasts, list(spec.features), rng=rng, n_boot=n_boot, alpha=spec.alpha)
     ranking = [RankEntry.model_validate(r) for r in ranked]
-    scorer_errors = {b: sum(1 for s in ok if s.scores.get(b, {}).get("error")) for b in behaviours}
+    scorer_errors = {b: int(ok.scorer_failed[b].sum()) for b in behaviours}
     seq = None
     if spec.design.kind == "sequential":
         seq = SequentialOut(rounds_run=final.round, max_rounds=spec.design.max_rounds(),
@@ -196,20 +192,32 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
     )
 
 
-def _finding(spec: ProbeSpec, m: Member, look: Look, i: int,
-             at_level: dict[tuple[str, str], list[Sample]], relevant: bool) -> Finding:
+def warm_up() -> None:
+    """Analyse a small simulated audit once: a process's first analysis also pays for what
+    pydantic, scipy and statsmodels build on first use (~45 ms of a 2304-sample analysis,
+    measured), which a process that analyses while the audit samples need not leave for the end."""
+    from app.core.surf.simulation import Scenario, draw
+
+    sc = Scenario(prompts=4)
+    spec = sc.spec(2)
+    analyze(spec, draw(sc, spec, np.random.default_rng(0)), total=spec.work_item_count(), n_boot=20)
+
+
+def _finding(spec: ProbeSpec, m: Member, look: Look, i: int, ok: SampleFrame, relevant: bool
+             ) -> Finding:
     eff, dec = look.effects[i], look.decisions[i]
     flagged = dec.outcome == FLAGGED
     verdict = ("miscalibrated" if flagged and not relevant else "expected" if flagged else dec.outcome)
-    at, lv = at_level[(m.feature, m.baseline)], at_level[(m.feature, m.level)]
+    names = spec.features[m.feature].level_names()
+    at, lv = ok.at(m.feature, names.index(m.baseline)), ok.at(m.feature, names.index(m.level))
     common: dict[str, Any] = {
         "feature": m.feature, "level": m.level, "baseline": m.baseline, "behaviour": m.behaviour,
         "q_value": dec.q_value, "ci_adj_level": dec.adj_level, "ci_adj_low": dec.adj_low,
-        "ci_adj_high": dec.adj_high, "rate_baseline": _rate(at, m.behaviour, spec.alpha),
-        "rate_level": _rate(lv, m.behaviour, spec.alpha), "relevant": relevant, "flagged": flagged,
+        "ci_adj_high": dec.adj_high, "rate_baseline": _rate(ok, at, m.behaviour, spec.alpha),
+        "rate_level": _rate(ok, lv, m.behaviour, spec.alpha), "relevant": relevant, "flagged": flagged,
         "miscalibrated": flagged and not relevant, "verdict": verdict,
         "decided_at_round": look.round if dec.decided and spec.design.kind == "sequential" else None,
-        "examples": _contrast_examples(at, lv, m.behaviour),
+        "examples": _contrast_examples(ok, at, lv, m.behaviour),
     }
     if isinstance(eff, NotEstimable):
         return Finding(**common, effect=None, se=None, df=None, ci_low=None, ci_high=None, p_value=1.0,
@@ -219,16 +227,14 @@ def _finding(spec: ProbeSpec, m: Member, look: Look, i: int,
                    p_value=eff.p_value, n_strata=eff.n_strata, n_prompts=eff.n_prompts, reason=None)
 
 
-def _rate(samples: list[Sample], behaviour: str, alpha: float) -> RateOut:
-    k: dict[int, int] = defaultdict(int)
-    n: dict[int, int] = defaultdict(int)
-    for s in samples:
-        if (y := s.elicited(behaviour)) is not None:
-            k[s.prompt_index] += int(y)
-            n[s.prompt_index] += 1
-    prompts = sorted(n)
-    return RateOut.model_validate(clustered_rate([k[p] for p in prompts], [n[p] for p in prompts],
-                                                alpha).as_dict())
+def _rate(ok: SampleFrame, rows: np.ndarray, behaviour: str, alpha: float) -> RateOut:
+    """The rate over the samples where `rows` holds, one cluster per prompt."""
+    y = ok.y[behaviour]
+    rows = rows & (y != NOT_COUNTED)
+    n = np.bincount(ok.prompt[rows])
+    k = np.bincount(ok.prompt[rows], weights=y[rows], minlength=len(n))
+    asked = n > 0
+    return RateOut.model_validate(clustered_rate(k[asked], n[asked], alpha).as_dict())
 
 
 def _example(s: Sample) -> Example:
@@ -238,36 +244,35 @@ def _example(s: Sample) -> Example:
                    elicited={b: bool(v.get("elicited")) for b, v in s.scores.items()})
 
 
-def _cells(spec: ProbeSpec, ok: list[Sample], behaviours: list[str], alpha: float) -> list[CellOut]:
-    by_cell: dict[str, list[Sample]] = defaultdict(list)
-    for s in ok:
-        by_cell[cell_key(s.cell)].append(s)
+def _cells(spec: ProbeSpec, ok: SampleFrame, behaviours: list[str], alpha: float) -> list[CellOut]:
     out = []
     for cell in spec.cells():
-        key = cell_key(cell)
-        group = by_cell.get(key, [])
-        out.append(CellOut(cell_key=key, levels=cell, n=len(group),
-                           rates={b: _rate(group, b, alpha) for b in behaviours},
-                           examples=[_example(s) for s in group[:2]]))
+        rows = np.ones(len(ok), dtype=bool)
+        for f, level in cell.items():
+            rows &= ok.at(f, spec.features[f].level_names().index(level))
+        out.append(CellOut(cell_key=cell_key(cell), levels=cell, n=int(rows.sum()),
+                           rates={b: _rate(ok, rows, b, alpha) for b in behaviours},
+                           examples=[_example(s) for s in ok.first(rows, 2)]))
     return out
 
 
-def _interactions(spec: ProbeSpec, ok: list[Sample], behaviours: list[str]) -> list[Interaction]:
+def _interactions(spec: ProbeSpec, ok: SampleFrame, behaviours: list[str]) -> list[Interaction]:
     raw: list[dict[str, Any]] = []
     features = list(spec.features)
     if len(features) < 2:
         return []
+    names = {f: np.array(spec.features[f].level_names()) for f in features}
     for b in behaviours:
-        rows = [{"prompt": s.prompt_index, "y": int(y), **s.cell} for s in ok
-                if (y := s.elicited(b)) is not None]
-        raw += fit_interactions(rows, features, b, alpha=spec.alpha)
+        rows = ok.y[b] != NOT_COUNTED
+        raw += fit_interaction_arrays(ok.prompt[rows], ok.y[b][rows].astype(float),
+                                      {f: names[f][ok.codes[f][rows]] for f in features}, b,
+                                      alpha=spec.alpha)
     qs = bh_qvalues([r["p_value"] for r in raw])
     return [Interaction(**r, q_value=q, significant=bool(r["estimable"] and q <= spec.alpha))
             for r, q in zip(raw, qs, strict=True)]
 
 
-def _contrast_examples(at: list[Sample], lv: list[Sample], b: str) -> list[Example]:
+def _contrast_examples(ok: SampleFrame, at: np.ndarray, lv: np.ndarray, b: str) -> list[Example]:
     """One baseline sample without and one level sample with the behaviour, when they exist."""
-    pick = [next((s for s in at if s.elicited(b) is False), None),
-            next((s for s in lv if s.elicited(b) is True), None)]
-    return [_example(s) for s in pick if s is not None]
+    y = ok.y[b]
+    return [_example(s) for s in ok.first(at & (y == 0)) + ok.first(lv & (y == 1))]

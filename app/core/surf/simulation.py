@@ -22,6 +22,7 @@ from app.core.stats.effects import Effect
 from app.core.stats.interactions import fit_interactions
 from app.core.stats.ranking import bradley_terry
 from app.core.surf.analysis import estimate, family, looks
+from app.core.surf.frame import SampleFrame
 from app.core.surf.samples import Sample
 from app.core.surf.spec import ProbeSpec
 
@@ -126,8 +127,7 @@ def findings(sc: Scenario, replications: int, seed: int) -> dict[str, Any]:
     for _ in range(replications):
         spec = sc.spec(int(rng.integers(sc.samples[0], sc.samples[1] + 1)))
         members = family(spec)
-        ok = draw(sc, spec, rng)
-        last = looks(spec, ok, members)
+        last = looks(spec, SampleFrame.of(spec, draw(sc, spec, rng)), members)
         final = last[-1]
         any_false = False
         for i, m in enumerate(members):
@@ -166,7 +166,7 @@ def salience(sc: Scenario, replications: int, seed: int, n_boot: int = 400) -> d
     for _ in range(replications):
         spec = sc.spec(int(rng.integers(sc.samples[0], sc.samples[1] + 1)))
         members = family(spec)
-        eff = estimate(spec, draw(sc, spec, rng), members)
+        eff = estimate(spec, SampleFrame.of(spec, draw(sc, spec, rng)), members)
         contrasts = {(m.behaviour, m.feature, m.level): e.per_prompt
                      for m, e in zip(members, eff, strict=True) if isinstance(e, Effect)}
         ranking = bradley_terry(contrasts, list(sc.levels), rng=rng, n_boot=n_boot, alpha=sc.alpha)
