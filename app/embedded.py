@@ -18,9 +18,10 @@ from app.core.surf.spec import ProbeSpec
 from app.db import migrate
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
-from app.services import audits, datasets, targets, traces
+from app.services import audits, targets
 from app.services.owners import LOCAL, Principal
 from workers.runner import Worker
+from workers.tasks import load_builtin_tasks
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 tqdm.monitor_interval = 0  # our bar is redrawn by its own loop; tqdm's monitor thread took the GIL
@@ -32,11 +33,12 @@ Fetch = Callable[[Session, str], Any]
 
 
 def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str,
-                 unit: str, resume_hint: str | None = None) -> Any | None:
+                 unit: str, resume_hint: str | None = None, domains: tuple[str, ...] = ()) -> Any | None:
     """Migrate, create a resource and its job, run the job in-process, fetch the result.
     Returns None (after saying why) when the job did not succeed. Ctrl-C stops it cleanly:
     what is in flight is stored, the job is cancelled (no other worker picks it up), one line
-    says how to resume, and the exit status is 130."""
+    says how to resume, and the exit status is 130. `domains`: the kinds of job the in-process
+    worker runs (every kind when empty)."""
     migrate.upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
@@ -45,7 +47,8 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
             row_id, job_id = create(s)
         gc.freeze()  # what is imported stays: sampling's collections need not walk it (~40 ms)
         try:
-            status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label))
+            status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label,
+                                                domains=domains))
         except KeyboardInterrupt:
             with transaction(factory) as s:
                 job = jobs_repo.request_cancel(s, job_id)
@@ -63,6 +66,12 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
 
 
 RESUME = "resume with: surfturf audit resume {id} (or run the same command again)"
+
+
+def _run_audit(settings: Settings, create: Create) -> dict[str, Any] | None:
+    """An audit's job on a worker that loads the audit tasks only (no other domain's services)."""
+    return run_embedded(settings, create, lambda s, i: audits.get(s, i).report, label="audit",
+                        unit="sample", resume_hint=RESUME, domains=("audit",))
 
 
 def with_session(settings: Settings, fn: Callable[[Session], Any]) -> Any:
@@ -96,8 +105,7 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
         audit = audits.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME)
         return audit.id, audit.job_id or ""
 
-    return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
-                        unit="sample", resume_hint=RESUME)
+    return _run_audit(local, create)
 
 
 def _new_target(s: Session, local: Settings, url: str, model: str, api_key_env: str | None) -> Any:
@@ -125,8 +133,7 @@ def resume_audit_embedded(settings: Settings, audit_id: str) -> dict[str, Any] |
         row = audits.resume(s, local, audit_id, ME)
         return row.id, row.job_id or ""
 
-    return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
-                        unit="sample", resume_hint=RESUME)
+    return _run_audit(local, create)
 
 
 def run_search_embedded(settings: Settings, spec: Any, *, target_url: str, target_model: str,
@@ -155,15 +162,14 @@ def confirm_search_embedded(settings: Settings, search_id: str, **options: Any) 
         audit = searches.confirm(s, local, search_id, ME, **options)
         return audit.id, audit.job_id or ""
 
-    return run_embedded(local, create, lambda s, i: audits.get(s, i).report, label="audit",
-                        unit="sample", resume_hint=RESUME)
+    return _run_audit(local, create)
 
 
 async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sample",
-                  desc: str = "audit", until: Callable[[Session], bool] | None = None
-                  ) -> tuple[str, str | None]:
+                  desc: str = "audit", until: Callable[[Session], bool] | None = None,
+                  domains: tuple[str, ...] = ()) -> tuple[str, str | None]:
     """Run an in-process worker until `job_id` ends (or `until` holds), drawing its progress."""
-    worker = Worker(settings, factory, concurrency=1, metrics=False)
+    worker = Worker(settings, factory, concurrency=1, metrics=False, tasks=load_builtin_tasks(*domains))
     task = asyncio.create_task(worker.run())
     bar = tqdm(total=0, unit=unit, desc=desc, dynamic_ncols=True, mininterval=0.5)
 
@@ -198,6 +204,8 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
 
 def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) -> dict[str, Any] | None:
     """Validate and ingest a JSONL file; returns the dataset summary, or None on failure."""
+    from app.services import datasets
+
     upload = datasets.new_upload(settings)
     try:
         with path.open("rb") as fh:
@@ -219,6 +227,8 @@ def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) ->
 
 
 def trace_embedded(settings: Settings, request: dict[str, Any]) -> dict[str, Any] | None:
+    from app.services import traces
+
     def create(s: Session) -> tuple[str, str]:
         t = traces.create(s, settings, request, ME)
         return t.id, t.job_id or ""
