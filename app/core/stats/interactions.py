@@ -37,9 +37,8 @@ class _Design:
     def __init__(self, prompt: np.ndarray, y: np.ndarray, levels: dict[str, np.ndarray]) -> None:
         self.y = np.asarray(y, dtype=float)
         self.prompt = np.asarray(prompt)
-        self.levels = {f: np.asarray(v).astype(str) for f, v in levels.items()}
         self.prompt_terms = _dummies(self.prompt)
-        self.terms = {f: _dummies(v) for f, v in self.levels.items()}
+        self.terms = {f: _dummies(np.asarray(v).astype(str)) for f, v in levels.items()}
 
     def exog(self, pair: tuple[str, str], others: list[str]) -> tuple[np.ndarray, list[str]]:
         blocks, names = [np.ones((len(self.y), 1))], ["Intercept"]
