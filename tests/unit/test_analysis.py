@@ -58,7 +58,7 @@ def test_frame_counts_only_scored_samples() -> None:
     frame = SampleFrame.of(spec, samples)
     assert frame.y["b0"][:3].tolist() == [NOT_COUNTED, NOT_COUNTED, 1]
     assert frame.scorer_failed["b0"][:3].tolist() == [True, False, False]
-    assert [s.cell["a"] for s in frame.where(frame.at("a", 1)).samples] == ["l1"] * 3
+    assert [s.cell["a"] for s in frame.where(frame.at("a", "l1")).samples] == ["l1"] * 3
     report = analyze(spec, samples, total=spec.work_item_count(), n_boot=20)
     assert report.totals.scorer_errors["b0"] == 1
 

@@ -87,11 +87,9 @@ def estimate(spec: ProbeSpec, ok: SampleFrame, members: list[Member]) -> list[Ef
     strata = {f: ok.strata(f) for f in {m.feature for m in members}}
     out: list[Effect | NotEstimable] = []
     for m in members:
-        names = spec.features[m.feature].level_names()
-        a, b = names.index(m.baseline), names.index(m.level)
-        y, code = ok.y[m.behaviour], ok.codes[m.feature]
-        rows = (y != NOT_COUNTED) & ((code == a) | (code == b))
-        out.append(effect_of(ok.prompt[rows], strata[m.feature][rows], code[rows] == b,
+        y, at_b = ok.y[m.behaviour], ok.at(m.feature, m.level)
+        rows = (y != NOT_COUNTED) & (ok.at(m.feature, m.baseline) | at_b)
+        out.append(effect_of(ok.prompt[rows], strata[m.feature][rows], at_b[rows],
                              y[rows].astype(float), m.baseline, m.level))
     return out
 
@@ -208,8 +206,7 @@ def _finding(spec: ProbeSpec, m: Member, look: Look, i: int, ok: SampleFrame, re
     eff, dec = look.effects[i], look.decisions[i]
     flagged = dec.outcome == FLAGGED
     verdict = ("miscalibrated" if flagged and not relevant else "expected" if flagged else dec.outcome)
-    names = spec.features[m.feature].level_names()
-    at, lv = ok.at(m.feature, names.index(m.baseline)), ok.at(m.feature, names.index(m.level))
+    at, lv = ok.at(m.feature, m.baseline), ok.at(m.feature, m.level)
     common: dict[str, Any] = {
         "feature": m.feature, "level": m.level, "baseline": m.baseline, "behaviour": m.behaviour,
         "q_value": dec.q_value, "ci_adj_level": dec.adj_level, "ci_adj_low": dec.adj_low,
@@ -249,7 +246,7 @@ def _cells(spec: ProbeSpec, ok: SampleFrame, behaviours: list[str], alpha: float
     for cell in spec.cells():
         rows = np.ones(len(ok), dtype=bool)
         for f, level in cell.items():
-            rows &= ok.at(f, spec.features[f].level_names().index(level))
+            rows &= ok.at(f, level)
         out.append(CellOut(cell_key=cell_key(cell), levels=cell, n=int(rows.sum()),
                            rates={b: _rate(ok, rows, b, alpha) for b in behaviours},
                            examples=[_example(s) for s in ok.first(rows, 2)]))
@@ -261,11 +258,10 @@ def _interactions(spec: ProbeSpec, ok: SampleFrame, behaviours: list[str]) -> li
     features = list(spec.features)
     if len(features) < 2:
         return []
-    names = {f: np.array(spec.features[f].level_names()) for f in features}
     for b in behaviours:
         rows = ok.y[b] != NOT_COUNTED
         raw += fit_interaction_arrays(ok.prompt[rows], ok.y[b][rows].astype(float),
-                                      {f: names[f][ok.codes[f][rows]] for f in features}, b,
+                                      {f: ok.level_of(f, rows) for f in features}, b,
                                       alpha=spec.alpha)
     qs = bh_qvalues([r["p_value"] for r in raw])
     return [Interaction(**r, q_value=q, significant=bool(r["estimable"] and q <= spec.alpha))

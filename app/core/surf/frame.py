@@ -25,9 +25,11 @@ def _y(s: Sample, behaviour: str) -> int:
 
 @dataclass(frozen=True)
 class SampleFrame:
-    """Answered samples in canonical order, with per-sample arrays. A level is its index in the
-    spec's `level_names()`; `y[behaviour]` is 1, 0 or NOT_COUNTED."""
+    """Answered samples in canonical order, with per-sample arrays. `codes[feature]` holds each
+    sample's level as its index in `levels[feature]` (the spec's `level_names()`);
+    `y[behaviour]` is 1, 0 or NOT_COUNTED."""
 
+    levels: dict[str, list[str]]
     samples: list[Sample]
     prompt: np.ndarray
     sample_index: np.ndarray
@@ -38,9 +40,11 @@ class SampleFrame:
     @classmethod
     def of(cls, spec: ProbeSpec, answered: Sequence[Sample]) -> SampleFrame:
         """`answered`: samples without a target error, in the order the analysis uses."""
-        index = {f: {lv: i for i, lv in enumerate(fs.level_names())} for f, fs in spec.features.items()}
+        levels = {f: fs.level_names() for f, fs in spec.features.items()}
+        index = {f: {lv: i for i, lv in enumerate(names)} for f, names in levels.items()}
         behaviours = list(spec.behaviours)
         return cls(
+            levels=levels,
             samples=list(answered),
             prompt=np.array([s.prompt_index for s in answered], dtype=np.int64),
             sample_index=np.array([s.sample_index for s in answered], dtype=np.int64),
@@ -56,20 +60,25 @@ class SampleFrame:
     def where(self, mask: np.ndarray) -> SampleFrame:
         """The samples where `mask` holds, in the same order."""
         rows = np.flatnonzero(mask)
-        return SampleFrame([self.samples[i] for i in rows.tolist()], self.prompt[rows],
+        return SampleFrame(self.levels, [self.samples[i] for i in rows.tolist()], self.prompt[rows],
                            self.sample_index[rows], {f: c[rows] for f, c in self.codes.items()},
                            {b: y[rows] for b, y in self.y.items()},
                            {b: e[rows] for b, e in self.scorer_failed.items()})
 
-    def at(self, feature: str, level: int) -> np.ndarray:
-        return self.codes[feature] == level
+    def at(self, feature: str, level: str) -> np.ndarray:
+        """Which samples are at this level of `feature`."""
+        return self.codes[feature] == self.levels[feature].index(level)
+
+    def level_of(self, feature: str, rows: np.ndarray) -> np.ndarray:
+        """The level names of `feature` for the samples where `rows` holds."""
+        return np.array(self.levels[feature])[self.codes[feature][rows]]
 
     def strata(self, feature: str) -> np.ndarray:
         """One integer per sample naming its levels of every other feature."""
         code = np.zeros(len(self), dtype=np.int64)
         for f, c in self.codes.items():
             if f != feature:
-                code = code * (int(c.max(initial=0)) + 1) + c
+                code = code * len(self.levels[f]) + c
         return code
 
     def first(self, mask: np.ndarray, count: int = 1) -> list[Sample]:
