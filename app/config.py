@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     target_timeout_seconds: float = Field(default=120.0, gt=0)
     target_max_concurrency: int = Field(default=256, ge=1, description="Operator cap on "
                                         "design.concurrency (requests in flight per audit).")
+    target_pacing: bool = Field(default=True, description="Space an audit's sends so that its "
+                                "lanes never send in a burst (at most 1 ms apart; see "
+                                "app/core/llm/pacing.py).")
 
     # Size and shape limits: what one request, upload or worker is allowed to hold.
     max_request_bytes: int = Field(default=16 << 20, ge=1024, description="JSON request body cap.")

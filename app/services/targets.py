@@ -83,6 +83,7 @@ def make_client(settings: Settings, row: Target, *, concurrency: int | None = No
         timeout=settings.target_timeout_seconds,
         default_params=row.default_params,
         egress=policy(settings),
+        pacing=settings.target_pacing,
         **overrides,
     )
 

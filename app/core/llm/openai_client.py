@@ -14,6 +14,7 @@ import httpx
 from app.core.egress import EgressPolicy
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
 from app.core.llm.errors import BudgetExceeded, LLMError
+from app.core.llm.pacing import Pacer
 from app.core.llm.transport import LaneTransport
 from app.core.pinned import PinnedTransport
 
@@ -40,8 +41,10 @@ class OpenAIChatClient:
         default_params: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         egress: EgressPolicy | None = None,
+        pacing: bool = True,
     ) -> None:
-        """With `egress`, every request is checked and sent to the address that was checked."""
+        """With `egress`, every request is checked and sent to the address that was checked;
+        with `pacing`, sends are spaced so that the lanes never send in a burst (pacing.py)."""
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.max_retries = max_retries
@@ -75,6 +78,7 @@ class OpenAIChatClient:
         self._transports = list(dict.fromkeys(lanes))
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         self._url = httpx.URL(self.chat_url)
+        self._pacer = Pacer(max_concurrency) if pacing else None
 
     @property
     def chat_url(self) -> str:
@@ -90,6 +94,8 @@ class OpenAIChatClient:
         lane = await self._lanes.get()
         try:
             for attempt in range(1, self.max_retries + 2):
+                if self._pacer is not None:
+                    await self._pacer.wait()
                 started = time.perf_counter()
                 try:
                     resp = await self._send(lane, body)
@@ -101,7 +107,10 @@ class OpenAIChatClient:
                     self.usage.retries += 1
                     await asyncio.sleep(self._delay(attempt, err.retry_after))
                     continue
-                resp.latency_ms = (time.perf_counter() - started) * 1000
+                elapsed = time.perf_counter() - started
+                if self._pacer is not None:
+                    self._pacer.observe(elapsed)
+                resp.latency_ms = elapsed * 1000
                 resp.attempts = attempt
                 self.usage.succeeded += 1
                 self.usage.prompt_tokens += resp.prompt_tokens

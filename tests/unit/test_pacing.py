@@ -1,0 +1,43 @@
+"""Send pacing (app/core/llm/pacing.py): bursts are spread, nothing waits before a latency is
+known, and the gap never exceeds its cap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from app.core.llm.pacing import Pacer
+
+
+async def _send_times(pacer: Pacer, n: int) -> list[float]:
+    times: list[float] = []
+
+    async def one() -> None:
+        await pacer.wait()
+        times.append(time.perf_counter())
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return sorted(times)
+
+
+def test_first_sends_go_at_once_then_a_burst_is_spread() -> None:
+    pacer = Pacer(4, max_gap=1.0)
+    started = time.perf_counter()
+    first = asyncio.run(_send_times(pacer, 4))
+    assert pacer.gap == 0.0 and first[-1] - started < 0.05  # no latency known: no waiting
+
+    pacer.observe(0.16)  # one lane's request: 160 ms; 4 lanes spread evenly: 40 ms apart
+    assert abs(pacer.gap - 0.5 * 0.16 / 4) < 1e-12
+    burst = asyncio.run(_send_times(pacer, 5))
+    gaps = [b - a for a, b in zip(burst, burst[1:], strict=False)]
+    assert min(gaps) >= pacer.gap * 0.99, gaps  # a timer never fires early
+
+
+def test_gap_follows_the_latency_and_is_capped() -> None:
+    pacer = Pacer(8)
+    pacer.observe(0.008)
+    assert abs(pacer.gap - 0.5 * 0.008 / 8) < 1e-12
+    pacer.observe(0.018)  # a moving average: one slow answer moves it a tenth of the way
+    assert abs(pacer.latency - (0.9 * 0.008 + 0.1 * 0.018)) < 1e-12  # type: ignore[operator]
+    pacer.observe(30.0)  # a slow target: a burst costs its server little, so no long waits
+    assert pacer.gap == 0.001
