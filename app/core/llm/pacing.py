@@ -3,10 +3,10 @@
 Lanes fall into step. A server that handles requests one at a time on one event loop (a Python
 API front end such as the organism server) answers a burst of k requests one after another,
 and a server whose timers tick in whole milliseconds (uvloop's) answers requests that arrived
-in the same tick in the same tick. The k answers reach the client together, the client sends k new requests at
-once, and the burst lives on: each request waits for up to k - 1 others at the server, in and
-out. Measured on 2 cores against a 20 ms target at 16 lanes: 24 ms per request instead of 21.5,
-and 2304 requests took 3.5 s instead of 3.15 s.
+in the same tick in the same tick. The k answers reach the client together, the client sends
+k new requests at once, and the burst lives on: each request waits for up to k - 1 others at
+the server, in and out. Measured on 2 cores against a 20 ms target at 16 lanes: 24 ms per
+request instead of 21.5, and 2304 requests took 3.5 s instead of 3.15 s.
 
 A pacer spaces consecutive sends by at least `share` of the time one lane's request takes,
 divided by the number of lanes (the spacing of lanes spread evenly over one round trip), and
