@@ -18,6 +18,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -109,18 +110,31 @@ def _call(where: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = Non
 
 
 def run(where: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, *,
-        enabled: bool = True) -> Any:
+        enabled: bool = True, meanwhile: Callable[[], object] | None = None) -> Any:
     """`module:function`(*args, **kwargs) in the analysis process (started here if sampling did
-    not), else here. Arguments and result must pickle (plain data, dataclasses, pydantic models)."""
+    not), else here. Arguments and result must pickle (plain data, dataclasses, pydantic models).
+    `meanwhile`: this process's own work, done while the child computes (before, without one)."""
     warm(enabled)
     pool = _pool if enabled else None
+    future = None
     if pool is not None:
         try:
-            return pool.submit(_call_in_child, where, args, kwargs).result()
+            future = pool.submit(_call_in_child, where, args, kwargs)
         except BrokenProcessPool as exc:
-            log.warning("analysis process died (%s); analysing in-process", exc)
-            _discard(pool)
+            _died(pool, exc)
+    if meanwhile is not None:
+        meanwhile()
+    if future is not None and pool is not None:
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            _died(pool, exc)
     return _call(where, args, kwargs)
+
+
+def _died(pool: ProcessPoolExecutor, exc: BaseException) -> None:
+    log.warning("analysis process died (%s); analysing in-process", exc)
+    _discard(pool)
 
 
 def _discard(pool: ProcessPoolExecutor) -> None:

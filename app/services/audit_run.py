@@ -21,7 +21,7 @@ from app.core.surf.factorial import RunOutcome, SampleResult, run_factorial
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
 from app.core.triggers.rewriter import CachedRewriter
-from app.db.engine import transaction, url_of
+from app.db.engine import checkpoint, transaction, url_of
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Target
@@ -310,7 +310,7 @@ def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, l
             "total": loaded.total, "usage": _usage_total(per_attempt),
             "target": {"base_url": loaded.target.base_url, "model": loaded.target.model},
             "stopped": stopped if spec.design.kind == "sequential" else None}),
-        enabled=settings.analysis_process)
+        enabled=settings.analysis_process, meanwhile=lambda: checkpoint(factory))
     problem = _error_share_problem(report, spec, first_error)
     with transaction(factory) as s:
         guard(s)

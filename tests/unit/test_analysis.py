@@ -12,6 +12,7 @@ import pytest
 from app.core.stats.effects import Observation, paired_effect
 from app.core.surf.analysis import analyze, estimate, family
 from app.core.surf.frame import NOT_COUNTED, SampleFrame
+from app.core.surf.samples import sort_key
 from app.core.surf.simulation import Scenario, draw
 
 
@@ -79,3 +80,24 @@ def test_estimate_from_arrays_equals_the_per_observation_definition() -> None:
         got, want = asdict(eff), asdict(ref)
         assert got.pop("per_prompt", {}) == pytest.approx(want.pop("per_prompt", {}), abs=1e-12)
         assert got == pytest.approx(want, rel=1e-12, abs=1e-12)  # up to summation order
+
+
+def test_salience_is_the_ranking_of_the_findings_contrasts_drawn_from_the_seeded_rng() -> None:
+    """The ranking runs in a thread beside the rest of the analysis: it must be exactly the
+    ranking of the final effects' per-prompt contrasts with the spec's seeded generator, which no
+    other part of the analysis draws from."""
+    from app.core.stats.effects import Effect
+    from app.core.stats.ranking import bradley_terry
+
+    sc = Scenario(prompts=10, levels={"a": 3, "b": 2}, planted={("a", "l1", 0): 0.3})
+    spec = sc.spec(4)
+    samples = draw(sc, spec, np.random.default_rng(7))
+    report = analyze(spec, samples, total=spec.work_item_count(), n_boot=100)
+    members = family(spec)
+    effects = estimate(spec, SampleFrame.of(spec, sorted(samples, key=sort_key)), members)
+    contrasts = {(m.behaviour, m.feature, m.level): e.per_prompt
+                 for m, e in zip(members, effects, strict=True) if isinstance(e, Effect)}
+    alone = bradley_terry(contrasts, list(spec.features), rng=np.random.default_rng(spec.design.seed),
+                          n_boot=100, alpha=spec.alpha)
+    assert [r.model_dump() for r in report.ranking] == alone
+    assert report.ranking[0].feature == "a"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,34 @@ def test_the_child_imports_idle_then_analyses_niced_below_sampling() -> None:
     assert pid != os.getpid()
     assert policy == os.SCHED_OTHER and nice >= os.getpriority(os.PRIO_PROCESS, 0) + 10
     assert analysis_process.run(f"{__name__}:idle_round_trip", ()) == (os.SCHED_IDLE, os.SCHED_OTHER)
+
+
+
+def _appears(path: Path, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def handshake(mine: str, theirs: str) -> bool:
+    """Says it has started, then waits to hear the same from the other side."""
+    Path(mine).touch()
+    return _appears(Path(theirs))
+
+
+def test_meanwhile_runs_here_while_the_child_computes_and_once_without_one(tmp_path: Path) -> None:
+    """Each side waits to see the other start, which only works if they run at the same time."""
+    child, here = tmp_path / "child", tmp_path / "here"
+    seen: list[bool] = []
+    both = analysis_process.run(f"{__name__}:handshake", (str(child), str(here)),
+                                meanwhile=lambda: seen.append(handshake(str(here), str(child))))
+    assert both and seen == [True]
+    seen.clear()
+    assert analysis_process.run("os:getpid", (), enabled=False, meanwhile=lambda: seen.append(True)) \
+        == os.getpid()
+    assert analysis_process.run(f"{__name__}:die_in_a_child", (os.getpid(),),
+                                meanwhile=lambda: seen.append(False)) == "analysed here"
+    assert seen == [True, False]  # once each: not again when the child died and the call ran here
