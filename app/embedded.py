@@ -18,7 +18,7 @@ from app.core.surf.spec import ProbeSpec
 from app.db import migrate
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
-from app.services import audits, targets
+from app.services import analysis_process, audits, targets
 from app.services.owners import LOCAL, Principal
 from workers.runner import Worker
 from workers.tasks import load_builtin_tasks
@@ -49,6 +49,7 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
         try:
             status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label,
                                                 domains=domains))
+            analysis_process.shutdown(wait=False)  # this process's one job has been analysed
         except KeyboardInterrupt:
             with transaction(factory) as s:
                 job = jobs_repo.request_cancel(s, job_id)

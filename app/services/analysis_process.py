@@ -132,6 +132,23 @@ def run(where: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
     return _call(where, args, kwargs)
 
 
+def start(where: str, args: tuple[Any, ...], *, enabled: bool = True) -> None:
+    """`module:function`(*args) in the analysis process, not waited for: work that only makes a
+    later call there faster, so without a child nothing is done. A failure is logged."""
+    warm(enabled)
+    pool = _pool if enabled else None
+    if pool is None:
+        return
+    with contextlib.suppress(BrokenProcessPool):  # the next run() replaces the process
+        pool.submit(_call, where, args).add_done_callback(_log_failure)
+
+
+def _log_failure(future: Future[Any]) -> None:
+    exc = future.exception()
+    if exc is not None and not isinstance(exc, BrokenProcessPool):
+        log.warning("background call in the analysis process failed: %r", exc)
+
+
 def _died(pool: ProcessPoolExecutor, exc: BaseException) -> None:
     log.warning("analysis process died (%s); analysing in-process", exc)
     _discard(pool)
@@ -146,11 +163,14 @@ def _discard(pool: ProcessPoolExecutor) -> None:
 
 
 @atexit.register
-def shutdown() -> None:
+def shutdown(wait: bool = True) -> None:
     """Stop the process. An idle child is sent SIGTERM (it holds nothing to save, and a normal
     exit would spend ~0.3 s freeing scipy's modules), then joined: multiprocessing's own exit
     hook, which runs after this one, joins every child, and one never told to stop would hang
-    the exit. A parent killed outright is watched for in the child."""
+    the exit. A parent killed outright is watched for in the child.
+
+    `wait=False` does not wait for the child to be gone: the kernel frees its memory (~15 ms)
+    while this process finishes its own work, and the exit hook's join then finds it gone."""
     global _pool, _child
     with _lock:
         pool, child, _pool, _child = _pool, _child, None, None
@@ -159,4 +179,4 @@ def shutdown() -> None:
     if child is not None and child.done() and child.exception() is None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.result(), signal.SIGTERM)
-    pool.shutdown(wait=True, cancel_futures=True)
+    pool.shutdown(wait=wait, cancel_futures=True)

@@ -172,7 +172,9 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     if len(loaded.done) < total:
         await progress(len(loaded.done), total, "checking the target")
         await preflight(settings, loaded.target)
-        analysis_process.warm(settings.analysis_process)
+        # the analysis process reads each batch as it is stored, not all of them at the end
+        analysis_process.start("app.services.sample_reader:follow", (url_of(factory), audit_id),
+                               enabled=settings.analysis_process)
     sampler = _Sampler(factory, settings, audit_id, loaded, _audit_usage(audit_id, str(attempt)), guard)
     max_rounds = spec.design.max_rounds()
     state = {"round": 1, "open": ""}

@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -19,13 +18,14 @@ from app.core.llm import ChatClient
 from app.core.surf.chunks import plan_chunks
 from app.core.surf.report import AuditReport
 from app.core.surf.samples import Sample, to_jsonl
-from app.core.surf.spec import ProbeSpec, parse_cell_key
+from app.core.surf.spec import ProbeSpec
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Job
 from app.errors import Conflict, InvalidInput
 from app.services import jobs as jobs_service
+from app.services import sample_reader
 from app.services import targets as targets_service
 from app.services.auditor import configured
 from app.services.owners import Principal, visible
@@ -137,31 +137,13 @@ def build_behaviours(spec: ProbeSpec, auditor: ChatClient | None) -> dict[str, B
     return {name: build_behaviour(*b.scorer(), client=auditor) for name, b in spec.behaviours.items()}
 
 
-def _sample(r: Row[Any]) -> Sample:
-    return Sample(parse_cell_key(r.cell_key), r.prompt_index, r.sample_index, r.messages, r.response,
-                  r.scores, r.error)
-
-
-def load_samples(session: Session, audit_id: str) -> list[Sample]:
-    return [_sample(r) for r in repo.iter_results(session, audit_id)]
-
-
-def _stored(database_url: str, audit_id: str) -> list[Sample]:
-    engine = make_engine(database_url)
-    try:
-        with transaction(make_session_factory(engine)) as s:
-            return load_samples(s, audit_id)
-    finally:
-        engine.dispose()
-
-
 def analyse_stored(database_url: str, audit_id: str, spec: ProbeSpec, options: dict[str, Any]
                    ) -> AuditReport:
     """Read an audit's samples and analyse them, in the analysis process: it opens the database
     itself, because sending 9216 samples through its pipe cost the worker ~0.9 s of CPU."""
     from app.core.surf.analysis import analyze
 
-    return analyze(spec, _stored(database_url, audit_id), audit_id=audit_id, **options)
+    return analyze(spec, sample_reader.read(database_url, audit_id), audit_id=audit_id, **options)
 
 
 def warm_up_analysis() -> None:
@@ -175,7 +157,7 @@ def warm_up_analysis() -> None:
     try:
         Base.metadata.create_all(engine)
         with transaction(make_session_factory(engine)) as s:
-            load_samples(s, "")
+            sample_reader.load(s, "")
     finally:
         engine.dispose()
     warm_up()
@@ -185,7 +167,7 @@ def open_stored(database_url: str, audit_id: str, spec: ProbeSpec) -> tuple[list
     """A sequential audit's findings still open after this round, and the family's size."""
     from app.core.surf.analysis import open_members
 
-    return open_members(spec, _stored(database_url, audit_id))
+    return open_members(spec, sample_reader.read(database_url, audit_id, final=False))
 
 
 def export_samples(factory: sessionmaker[Session], audit_id: str, who: Principal | None = None
@@ -194,7 +176,7 @@ def export_samples(factory: sessionmaker[Session], audit_id: str, who: Principal
     with transaction(factory) as s:
         get(s, audit_id, who)
     with transaction(factory) as s:
-        yield from to_jsonl(_sample(r) for r in repo.iter_results(s, audit_id))
+        yield from to_jsonl(sample_reader.to_sample(r) for r in repo.iter_results(s, audit_id))
 
 
 async def rescore(spec: ProbeSpec, samples: list[Sample], auditor: ChatClient | None = None) -> int:
