@@ -153,3 +153,18 @@ def test_meanwhile_runs_here_while_the_child_computes_and_once_without_one(tmp_p
     assert analysis_process.run(f"{__name__}:die_in_a_child", (os.getpid(),),
                                 meanwhile=lambda: seen.append(False)) == "analysed here"
     assert seen == [True, False]  # once each: not again when the child died and the call ran here
+
+
+def test_shutdown_without_waiting_still_ends_the_child_and_a_later_call_starts_one() -> None:
+    child = analysis_process.run("os:getpid", ())
+    analysis_process.shutdown(wait=False)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError(f"analysis process {child} outlived shutdown(wait=False)")
+    assert analysis_process.run("os:getpid", ()) not in (child, os.getpid())
