@@ -30,7 +30,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _audit_run(args: argparse.Namespace) -> int:
     from app.core.surf.loader import SpecFileError, load_spec_file
-    from app.embedded import run_audit_embedded
 
     if not args.spec:
         raise CLIError("audit run needs SPEC (a probe spec file)")
@@ -46,6 +45,8 @@ def _audit_run(args: argparse.Namespace) -> int:
         spec.design.concurrency = args.concurrency
     settings = settings_of(args)
     _start_analysis_process(settings)
+    from app.embedded import run_audit_embedded
+
     if spec.design.concurrency > settings.target_max_concurrency:
         print(f"note: design.concurrency {spec.design.concurrency} is capped at "
               f"{settings.target_max_concurrency} by SURFTURF_TARGET_MAX_CONCURRENCY", file=sys.stderr)
@@ -136,10 +137,10 @@ def _audit_cancel(args: argparse.Namespace) -> int:
 
 
 def _audit_resume(args: argparse.Namespace) -> int:
-    from app.embedded import resume_audit_embedded
-
     settings = settings_of(args)
     _start_analysis_process(settings)
+    from app.embedded import resume_audit_embedded
+
     report = resume_audit_embedded(settings, _require_id(args))
     write_report(report, args.out, as_json=args.json)
     return 0
