@@ -20,6 +20,7 @@ from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
 from app.services import analysis_process, audits, targets
 from app.services.owners import LOCAL, Principal
+from app.startup import collector_paused
 from workers.runner import Worker
 from workers.tasks import load_builtin_tasks
 
@@ -39,11 +40,12 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
     what is in flight is stored, the job is cancelled (no other worker picks it up), one line
     says how to resume, and the exit status is 130. `domains`: the kinds of job the in-process
     worker runs (every kind when empty)."""
-    migrate.upgrade(settings.resolved_database_url)
-    engine = make_engine(settings.resolved_database_url)
-    factory = make_session_factory(engine)
+    with collector_paused():
+        migrate.upgrade(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url)
+        factory = make_session_factory(engine)
     try:
-        with transaction(factory) as s:
+        with collector_paused(), transaction(factory) as s:
             row_id, job_id = create(s)
         gc.freeze()  # what is imported stays: sampling's collections need not walk it (~40 ms)
         try:

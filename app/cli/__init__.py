@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from app import __version__
-from app.cli import audit, models, report, search, server, turf, webhooks
-from app.cli.common import CLIError
-from app.errors import SurfturfError
+from app.startup import collector_paused
+
+with collector_paused():  # the command groups import pydantic, its settings and our models
+    from app.cli import audit, models, report, search, server, turf, webhooks
+    from app.cli.common import CLIError
+    from app.errors import SurfturfError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.common import DATA, CLIError, settings_of, write_report
 from app.cli.models import organism_path
+from app.startup import collector_paused
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -35,17 +36,18 @@ def _audit_run(args: argparse.Namespace) -> int:
         raise CLIError("audit run needs SPEC (a probe spec file)")
     if not args.target_url or not args.target_model:
         raise CLIError("audit run needs --target-url and --target-model")
-    try:
-        spec = load_spec_file(Path(args.spec))
-    except (SpecFileError, OSError) as exc:
-        raise CLIError(str(exc)) from None
-    if args.samples:
-        spec.design.samples_per_prompt = args.samples
-    if args.concurrency:
-        spec.design.concurrency = args.concurrency
-    settings = settings_of(args)
-    _start_analysis_process(settings)
-    from app.embedded import run_audit_embedded
+    with collector_paused():
+        try:
+            spec = load_spec_file(Path(args.spec))
+        except (SpecFileError, OSError) as exc:
+            raise CLIError(str(exc)) from None
+        if args.samples:
+            spec.design.samples_per_prompt = args.samples
+        if args.concurrency:
+            spec.design.concurrency = args.concurrency
+        settings = settings_of(args)
+        _start_analysis_process(settings)
+        from app.embedded import run_audit_embedded
 
     if spec.design.concurrency > settings.target_max_concurrency:
         print(f"note: design.concurrency {spec.design.concurrency} is capped at "
@@ -139,7 +141,8 @@ def _audit_cancel(args: argparse.Namespace) -> int:
 def _audit_resume(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     _start_analysis_process(settings)
-    from app.embedded import resume_audit_embedded
+    with collector_paused():
+        from app.embedded import resume_audit_embedded
 
     report = resume_audit_embedded(settings, _require_id(args))
     write_report(report, args.out, as_json=args.json)
