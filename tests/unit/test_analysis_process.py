@@ -89,15 +89,20 @@ def test_the_child_of_a_killed_worker_exits() -> None:
     os.kill(child, 0)  # alive while its parent is
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 10
+    if not _gone(child, 10):
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError(f"analysis process {child} outlived its killed parent")
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            os.kill(child, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(child, signal.SIGKILL)
-    raise AssertionError(f"analysis process {child} outlived its killed parent")
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def scheduling() -> tuple[int, int, int]:
@@ -158,13 +163,5 @@ def test_meanwhile_runs_here_while_the_child_computes_and_once_without_one(tmp_p
 def test_shutdown_without_waiting_still_ends_the_child_and_a_later_call_starts_one() -> None:
     child = analysis_process.run("os:getpid", ())
     analysis_process.shutdown(wait=False)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.02)
-    else:
-        raise AssertionError(f"analysis process {child} outlived shutdown(wait=False)")
+    assert _gone(child, 20), f"analysis process {child} outlived shutdown(wait=False)"
     assert analysis_process.run("os:getpid", ()) not in (child, os.getpid())
