@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,13 +44,15 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
         engine = make_engine(settings.resolved_database_url)
         factory = make_session_factory(engine)
     try:
+        # frozen on the way out: sampling's collections need not walk what start-up built
         with collector_paused(), transaction(factory) as s:
             row_id, job_id = create(s)
-        gc.freeze()  # what is imported stays: sampling's collections need not walk it (~40 ms)
         try:
             status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label,
                                                 domains=domains))
-            analysis_process.shutdown(wait=False)  # this process's one job has been analysed
+            # its analysis is done: the child's memory is freed while the report is written (a
+            # later analysis here would start a new one)
+            analysis_process.shutdown(wait=False)
         except KeyboardInterrupt:
             with transaction(factory) as s:
                 job = jobs_repo.request_cancel(s, job_id)
