@@ -10,11 +10,11 @@ dependencies are the same). Prints both medians and the median of the paired dif
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -22,16 +22,24 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit_vs_raw import compile_project, spec_dict, start_target, workload_args  # noqa: E402
+from audit_vs_raw import (  # noqa: E402  (bench/ is on sys.path: run as a script)
+    audit_cmd,
+    compile_project,
+    spec_dict,
+    start_target,
+    timed,
+    workload_args,
+)
+
+from app.core.surf.spec import ProbeSpec  # noqa: E402
 
 
-def audit_seconds(root: Path, spec: Path, url: str, data: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "app.cli", "--data-dir", str(data), "audit", "run", str(spec),
-                    "--target-url", url + "/v1", "--target-model", "two-chunk",
-                    "--out", str(data / "report.json")],
-                   cwd=root, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def audit_seconds(root: Path, spec: Path, url: str, data: Path, items: int) -> float:
+    """One whole audit run from `root`'s code; its report must hold every sample."""
+    seconds = timed(audit_cmd(spec, url, data, data / "report.json"), cwd=root)
+    report = json.loads((data / "report.json").read_text(encoding="utf-8"))
+    assert report["totals"]["completed"] == items, report["totals"]
+    return seconds
 
 
 def main() -> None:
@@ -49,13 +57,15 @@ def main() -> None:
             for root in trees.values():
                 compile_project(root)
             spec = d / "spec.yaml"
-            spec.write_text(yaml.safe_dump(spec_dict(args.items, args.concurrency)), encoding="utf-8")
+            raw_spec = spec_dict(args.items, args.concurrency)
+            spec.write_text(yaml.safe_dump(raw_spec), encoding="utf-8")
+            n = ProbeSpec.model_validate(raw_spec).work_item_count()
             proc, url = start_target(args.latency_ms)
             times: dict[str, list[float]] = {name: [] for name in trees}
             try:
                 for i in range(args.pairs):
                     for j, (name, root) in enumerate(trees.items()):
-                        times[name].append(audit_seconds(root, spec, url, d / f"data-{i}-{j}"))
+                        times[name].append(audit_seconds(root, spec, url, d / f"data-{i}-{j}", n))
             finally:
                 proc.terminate()
                 proc.wait()

@@ -96,10 +96,16 @@ def compile_project(root: Path = ROOT) -> None:
         compileall.compile_dir(str(root / folder), quiet=1)
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], cwd: Path = ROOT) -> float:
     started = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
+
+
+def audit_cmd(spec: Path, url: str, data: Path, out: Path) -> list[str]:
+    """`surfturf audit run` of `spec` against the planted organism at `url`, as a fresh process."""
+    return [sys.executable, "-m", "app.cli", "--data-dir", str(data), "audit", "run", str(spec),
+            "--target-url", url + "/v1", "--target-model", "two-chunk", "--out", str(out)]
 
 
 def workload_args() -> argparse.ArgumentParser:
@@ -132,9 +138,7 @@ def main() -> None:
             raws, ours = [], []
             for run in range(args.runs):
                 raws.append(timed(raw_cmd))
-                ours.append(timed([sys.executable, "-m", "app.cli", "--data-dir", str(d / f"data{run}"),
-                                   "audit", "run", str(d / "spec.yaml"), "--target-url", url + "/v1",
-                                   "--target-model", "two-chunk", "--out", str(d / f"r{run}.json")]))
+                ours.append(timed(audit_cmd(d / "spec.yaml", url, d / f"data{run}", d / f"r{run}.json")))
                 report = json.loads((d / f"r{run}.json").read_text(encoding="utf-8"))
                 assert report["totals"]["completed"] == n, report["totals"]
     finally:
