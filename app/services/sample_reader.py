@@ -79,13 +79,14 @@ class _Follower:
         checked against the database's, in one transaction."""
         with self.lock, transaction(self.factory) as s:
             errors = [i for i, smp in self.rows.items() if smp.error is not None]
-            if len(errors) <= MAX_REREAD:
+            whole = len(errors) <= MAX_REREAD
+            if whole:
                 self._catch_up(s, again=errors)
-                if len(self.rows) == repo.count_results(s, self.audit_id, answered_only=False):
-                    return [self.rows[i] for i in sorted(self.rows)]
-            self.rows.clear()
-            self.last = 0
-            self._catch_up(s)
+                whole = len(self.rows) == repo.count_results(s, self.audit_id, answered_only=False)
+            if not whole:
+                self.rows.clear()
+                self.last = 0
+                self._catch_up(s)
             return [self.rows[i] for i in sorted(self.rows)]
 
     def close(self) -> None:
