@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core import limits
+
 DEV_SECRET = "dev-insecure-secret-change-me"
 
 
@@ -88,11 +90,17 @@ class Settings(BaseSettings):
                                 "app/core/llm/pacing.py).")
 
     # Size and shape limits: what one request, upload or worker is allowed to hold.
-    max_request_bytes: int = Field(default=16 << 20, ge=1024, description="JSON request body cap.")
-    max_upload_bytes: int = Field(default=4 << 30, ge=1024, description="Dataset upload cap.")
-    max_line_bytes: int = Field(default=2 << 20, ge=256, description="One JSONL line, uploads.")
-    max_prompts: int = Field(default=100_000, ge=1, description="Base prompts in one spec.")
-    max_work_items: int = Field(default=1_000_000, ge=1, description="Samples one audit may plan.")
+    # Defaults from app/core/limits.py, the one place each number lives.
+    max_request_bytes: int = Field(default=limits.MAX_REQUEST_BYTES, ge=1024,
+                                   description="JSON request body cap.")
+    max_upload_bytes: int = Field(default=limits.MAX_UPLOAD_BYTES, ge=1024, description="Dataset upload cap.")
+    max_line_bytes: int = Field(default=limits.MAX_LINE_BYTES, ge=256, description="One JSONL line, uploads.")
+    max_prompts: int = Field(default=limits.MAX_PROMPTS, ge=1, description="Base prompts in one spec.")
+    max_work_items: int = Field(default=limits.MAX_WORK_ITEMS, ge=1, le=limits.MAX_WORK_ITEMS,
+                                description="Samples one audit may plan (the spec's own cap is the "
+                                "most it can be).")
+    max_prompt_chars: int = Field(default=limits.MAX_PROMPT_CHARS, ge=100, description="Characters of "
+                                  "one rendered prompt (system + user), after every template.")
 
     @property
     def webhook_retry_delays(self) -> list[float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,16 +15,18 @@ from tqdm import tqdm
 
 from app.config import Settings
 from app.core.surf.spec import ProbeSpec
+from app.core.text import fmt_q
 from app.db import migrate
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
+from app.errors import InvalidInput
 from app.services import analysis_process, audits, targets
 from app.services.owners import LOCAL, Principal
 from app.startup import collector_paused
 from workers.runner import Worker
 from workers.tasks import load_builtin_tasks
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+TERMINAL = ("succeeded", *jobs_repo.RESUMABLE)
 tqdm.monitor_interval = 0  # our bar is redrawn by its own loop; tqdm's monitor thread took the GIL
 ME = Principal(LOCAL)  # the person at the terminal owns what the embedded CLI creates
 
@@ -55,7 +58,7 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
             analysis_process.shutdown(wait=False)
         except KeyboardInterrupt:
             with transaction(factory) as s:
-                job = jobs_repo.request_cancel(s, job_id)
+                job = jobs_repo.interrupt(s, job_id)
                 where = f" at {job.progress_done}/{job.progress_total} {unit}s" if job else ""
             hint = (resume_hint or "").format(id=row_id)
             tqdm.write(f"{label} {row_id} interrupted{where}{'; ' + hint if hint else ''}", file=sys.stderr)
@@ -114,18 +117,23 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
 
 def _new_target(s: Session, local: Settings, url: str, model: str, api_key_env: str | None) -> Any:
     """The target a CLI run names on its command line, owned by the local user."""
-    return targets.create(s, local, {"name": f"{model} @ {url}", "base_url": url, "model": model,
-                                     "api_key_env": api_key_env}, ME.owner)
+    return targets.named(s, local, base_url=url, model=model, api_key_env=api_key_env, owner=ME.owner)
 
 
 def _trusted(settings: Settings, api_key_env: str | None) -> Settings:
-    """The operator runs this command and names the target and the env var: both are trusted."""
+    """The operator runs this command and names the target and the env var: both are trusted. A
+    named variable that is not set is an error, not an unauthenticated audit."""
+    if api_key_env and not os.environ.get(api_key_env):
+        raise InvalidInput(f"--target-api-key-env {api_key_env}: that environment variable is not set "
+                           "(export it, or leave the flag out for a target without a key)",
+                           field="target_api_key_env")
     return settings.model_copy(update={
         "target_egress": settings.target_egress or "public,private,loopback",
         "target_key_envs": ",".join(filter(None, (settings.target_key_envs, api_key_env)))})
 
 
-def resume_audit_embedded(settings: Settings, audit_id: str) -> dict[str, Any] | None:
+def resume_audit_embedded(settings: Settings, audit_id: str, concurrency: int | None = None
+                          ) -> dict[str, Any] | None:
     """Continue a cancelled, failed or interrupted audit from its stored samples."""
 
     def key_env(s: Session) -> str | None:
@@ -134,7 +142,7 @@ def resume_audit_embedded(settings: Settings, audit_id: str) -> dict[str, Any] |
     local = _trusted(settings, with_session(settings, key_env))
 
     def create(s: Session) -> tuple[str, str]:
-        row = audits.resume(s, local, audit_id, ME)
+        row = audits.resume(s, local, audit_id, ME, concurrency=concurrency)
         return row.id, row.job_id or ""
 
     return _run_audit(local, create)
@@ -184,11 +192,16 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
             status = "succeeded" if until is not None and until(s) else j.status
             return status, j.progress_done, j.progress_total, j.progress_message, j.error
 
+    started = False
     try:
         while True:
             status, done, total, message, error = await asyncio.to_thread(read)
             if total and bar.total != total:
                 bar.total = total
+            if total and not started:  # a resumed job's stored work is not this run's rate
+                bar.initial = bar.n = bar.last_print_n = done
+                bar.start_t = bar.last_print_t = bar._time()
+                started = True
             bar.n = done
             bar.set_postfix_str(message or status, refresh=False)
             bar.refresh()
@@ -210,6 +223,7 @@ def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) ->
     """Validate and ingest a JSONL file; returns the dataset summary, or None on failure."""
     from app.services import datasets
 
+    datasets.require_embedder()  # before a row is stored
     upload = datasets.new_upload(settings)
     try:
         with path.open("rb") as fh:
@@ -241,22 +255,31 @@ def trace_embedded(settings: Settings, request: dict[str, Any]) -> dict[str, Any
 
 
 def findings_table(report: dict[str, Any]) -> str:
-    """Findings with the FCR-adjusted interval their verdict reads."""
+    """Findings with their base rates (baseline level → this level) and the FCR-adjusted
+    interval their verdict reads; significant interactions after them."""
     fam = report.get("family") or {}
     level = f"{fam['fcr_level']:.1%}" if fam else "95%"
-    head = f"{'feature':<14}{'level':<10}{'behaviour':<12}{'effect':>8}  {'CI':<17}{'q':>9}  verdict"
+    head = (f"{'feature':<14}{'level':<10}{'behaviour':<12}{'rate base→level':>16}{'effect':>8}  {'CI':<17}"
+            f"{'q':>9}  verdict")
     where = f" (audit {report['audit_id']})" if report.get("audit_id") else ""
     lines = [f"audit '{report['name']}'{where}: {report['totals']['completed']}/"
              f"{report['totals']['work_items']} samples; intervals FCR-adjusted at {level} "
              f"over {fam.get('size', len(report['findings']))} findings", head, "-" * len(head)]
     for f in report["findings"]:
+        rates = "→".join("—" if (r or {}).get("rate") is None else f"{r['rate']:.2f}"
+                         for r in (f.get("rate_baseline"), f.get("rate_level")))
         if f["effect"] is None:
-            lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{'—':>8}  {'':<17}"
-                         f"{'':>9}  not estimable: {f['reason']}")
+            lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{rates:>16}{'—':>8}  "
+                         f"{'':<17}{'':>9}  not estimable: {f['reason']}")
             continue
         ci = f"[{f['ci_adj_low']:+.2f}, {f['ci_adj_high']:+.2f}]"
-        lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{f['effect']:>+8.2f}  "
-                     f"{ci:<17}{_fmt_q(f['q_value']):>9}  {f['verdict']}")
+        lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{rates:>16}"
+                     f"{f['effect']:>+8.2f}  {ci:<17}{fmt_q(f['q_value']):>9}  {f['verdict']}")
+    for i in report.get("interactions") or []:
+        if i.get("significant"):
+            lines.append(f"interaction on {i['behaviour']}: {i.get('label') or i['term']} "
+                         f"{i['coef']:+.2f} [{i['ci_low']:+.2f}, {i['ci_high']:+.2f}] "
+                         f"q={fmt_q(i['q_value'])}")
     seq = report.get("sequential")
     if seq:
         lines.append(f"sequential: {seq['rounds_run']}/{seq['max_rounds']} rounds; {seq['stopped']}")
@@ -264,6 +287,3 @@ def findings_table(report: dict[str, Any]) -> str:
         lines.append("salience (Bradley-Terry): " + " > ".join(r["feature"] for r in report["ranking"]))
     return "\n".join(lines)
 
-
-def _fmt_q(q: float) -> str:
-    return "<1e-16" if q < 1e-16 else f"{q:.2g}"

@@ -78,6 +78,13 @@ class PayloadTooLarge(SurfturfError):
     code = "payload_too_large"
 
 
+class Unavailable(SurfturfError):
+    """This installation cannot do it (an optional part is not installed): said before any work."""
+
+    status_code = 503
+    code = "unavailable"
+
+
 class TargetFailed(SurfturfError):
     """The target could not serve the audit (unreachable, refusing, or erroring too often)."""
 

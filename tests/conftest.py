@@ -109,6 +109,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def make_settings(tmp_path: Path, db_url: str | None = None, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "env": "test", "data_dir": tmp_path / "data",
+        # set, as an operator would: tests that share rows between the API and services agree on it
+        "secret_key": "test-secret-key-of-enough-length",
         "database_url": db_url or f"sqlite:///{tmp_path / 'surfturf.db'}",
         "worker_poll_seconds": 0.05, "heartbeat_seconds": 0.5, "lease_seconds": 5.0,
         "backoff_base_seconds": 0.1, "backoff_max_seconds": 0.5,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
+from app.core.surf.spec import NAME_PATTERN
 from app.errors import PayloadTooLarge
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.schemas.datasets import DatasetList, DatasetRead
@@ -25,8 +27,9 @@ router = APIRouter(tags=["turf"], responses=ERROR_RESPONSES)
                      "type": "string", "format": "binary", "description": "JSONL: "
                      "{messages:[…], source?} or {prompt, response, source?} per line"}}}}})
 async def datasets_upload(
-    request: Request, session: SessionDep, settings: SettingsDep, who: Writer,
-    name: str = Query(min_length=1, max_length=200, pattern=r"^[\w.-]+$"),
+    request: Request, settings: SettingsDep, who: Writer,
+    name: str = Query(pattern=NAME_PATTERN, description="Letters, digits, _ . - (1-64; not "
+                      "starting with . or -)."),
     on_error: Literal["skip", "reject"] = Query("reject", description="Bad lines: skip and "
                                                  "report them, or reject the whole upload."),
 ) -> DatasetRead:
@@ -34,9 +37,11 @@ async def datasets_upload(
     if declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"upload of {declared} bytes exceeds {settings.max_upload_bytes} "
                               "(SURFTURF_MAX_UPLOAD_BYTES)", field="body")
+    await asyncio.to_thread(service.require_embedder)  # before a byte is stored
     upload = await service.receive(settings, request.stream())
-    ds = service.create(session, settings, name, upload, on_error, who)
-    return DatasetRead.from_row(ds, jobs_service.job_of(session, ds))
+    # the database work runs in a thread: the event loop keeps answering every other request
+    return await asyncio.to_thread(service.store_upload, request.app.state.session_factory, settings,
+                                   name, upload, on_error, who, DatasetRead.from_row)
 
 
 @router.get("/v1/datasets")
@@ -44,6 +49,13 @@ def datasets_list(session: SessionDep, who: Reader, limit: int = Query(100, ge=1
                   offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> DatasetList:
     rows = service.list_datasets(session, who, limit=limit, offset=offset)
     return DatasetList(items=[DatasetRead.from_row(r, jobs_service.job_of(session, r)) for r in rows])
+
+
+@router.delete("/v1/datasets/{ref}", status_code=204, response_class=Response,
+               description="The dataset, its rows, traces, index and files (409 while it is ingested).")
+def datasets_delete(ref: str, session: SessionDep, settings: SettingsDep, who: Writer) -> Response:
+    service.delete(session, settings, ref, who)
+    return Response(status_code=204)
 
 
 @router.get("/v1/datasets/{ref}")

@@ -40,6 +40,6 @@ def health_ready(request: Request) -> JSONResponse:
 def health_metrics(request: Request) -> Response:
     with transaction(request.app.state.session_factory) as session:
         counts = jobs_service.counts_by_status(session)
-    for status in ("queued", "running", "succeeded", "failed", "cancelled"):
+    for status in jobs_service.STATUSES:
         JOBS_BY_STATUS.labels(status).set(counts.get(status, 0))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -49,3 +49,34 @@ class RequestContextMiddleware:
             log.info("request", extra={"method": scope["method"], "path": scope["path"],
                                        "status": status, "ms": round(elapsed * 1000, 1)})
             request_id_var.reset(token)
+
+
+# Every HTML page (/ui, reports, the docs) may not be framed; pages that set their own, stricter
+# policy (the /ui templates) keep it.
+HTML_CSP = b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
+
+
+class SecurityHeadersMiddleware:
+    """nosniff and a referrer policy on every response; CSP frame-ancestors 'none' and
+    X-Frame-Options on every HTML one (a <meta> CSP cannot stop framing)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                names = {k.lower() for k, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if ctype.startswith(b"text/html"):
+                    extra += [(b"content-security-policy", HTML_CSP), (b"x-frame-options", b"DENY")]
+                headers.extend((k, v) for k, v in extra if k not in names)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

@@ -1,7 +1,6 @@
-"""`surfturf serve | worker | db | keys | audit | search | datasets | traces | webhooks | organism | models |
-ingest | trace | report | demo | openapi`.
+"""surfturf: audit language models for chunky post-training (SURF) and trace findings to data (TURF).
 
-One module per command group: each adds its subcommands in `register`."""
+One module per command group: each adds its subcommands, each with its own flags, in `register`."""
 
 from __future__ import annotations
 
@@ -18,19 +17,23 @@ from app.startup import collector_paused
 
 with collector_paused():  # the command groups import pydantic, its settings and our models
     from app.cli import audit, models, report, search, server, turf, webhooks
-    from app.cli.common import CLIError
+    from app.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CLIError
     from app.errors import SurfturfError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="surfturf", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="surfturf", description=__doc__.splitlines()[0],
+                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"surfturf {__version__}")
     p.add_argument("--data-dir", type=Path, help="override SURFTURF_DATA_DIR")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (server, audit, search, models, turf, webhooks, report):
         group.register(sub)
     return p
 
+
+EXIT_CODES = ("exit codes: 0 ok; 1 the work failed (a job ended failed, a target erred too often); 2 "
+              "usage, spec or input error; 3 a gate tripped; 130 interrupted (resumable)")
 
 # Commands that compute and end: their process need not tear the interpreter down (see run).
 ONE_SHOT = {"audit", "demo", "search", "report", "ingest", "trace"}
@@ -63,19 +66,19 @@ def dispatch(args: argparse.Namespace) -> int:
         return int(args.fn(args) or 0)
     except CLIError as exc:
         print(f"surfturf: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except SurfturfError as exc:  # not found, conflict, invalid input: the service's own words
         print(f"surfturf: error: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED if exc.status_code >= 500 and exc.status_code != 503 else EXIT_USAGE
     except KeyboardInterrupt:
         print("surfturf: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if os.environ.get("SURFTURF_DEBUG"):
             raise
         print(f"surfturf: error: {type(exc).__name__}: {exc} (SURFTURF_DEBUG=1 shows the traceback)",
               file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     finally:
         from app.core.llm import local_engines
 

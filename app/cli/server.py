@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.cli.common import settings_of, upgrade
+from app.cli.common import CLIError, add_actions, add_command, settings_of, upgrade
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -85,31 +88,43 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def key_owner(settings: Settings, name: str, owner: str | None) -> str:
+    """Who owns what a new key creates. On the embedded default (SQLite, one person) the CLI's
+    owner, so its audits show in /ui and through the key; on a shared database the key's name."""
+    from app.services.owners import LOCAL
+
+    if owner:
+        return owner
+    return LOCAL if settings.resolved_database_url.startswith("sqlite") else name
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.db.engine import make_engine, make_session_factory, transaction
     from app.services import api_keys
 
     settings = settings_of(args)
     upgrade(settings)
-    factory = make_session_factory(make_engine(settings.resolved_database_url))
-    with transaction(factory) as s:
-        if args.action == "create":
-            try:
-                row, key = api_keys.create(s, args.name or "default", args.scopes, owner=args.owner)
-            except ValueError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            print(f"id: {row.id}\nowner: {row.owner}\nscopes: {row.scopes}\n"
-                  f"key (shown once, store it now): {key}")
-        elif args.action == "list":
-            for r in api_keys.list_keys(s):
-                state = "revoked" if r.revoked_at else "active"
-                print(f"{r.id}  {r.prefix}…  {r.name}  owner={r.owner}  {r.scopes}  {state}")
-        elif args.action == "revoke":
-            if api_keys.revoke(s, args.name) is None:
-                print(f"no key with id {args.name}", file=sys.stderr)
-                return 1
-            print(f"revoked {args.name}")
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as s:
+            if args.action == "create":
+                try:
+                    row, key = api_keys.create(s, args.name, args.scopes,
+                                               owner=key_owner(settings, args.name, args.owner))
+                except ValueError as exc:
+                    raise CLIError(str(exc)) from None
+                print(f"id: {row.id}\nowner: {row.owner}\nscopes: {row.scopes}\n"
+                      f"key (shown once, store it now): {key}")
+            elif args.action == "list":
+                for r in api_keys.list_keys(s):
+                    state = "revoked" if r.revoked_at else "active"
+                    print(f"{r.id}  {r.prefix}…  {r.name}  owner={r.owner}  {r.scopes}  {state}")
+            elif api_keys.revoke(s, args.id) is None:
+                raise CLIError(f"no key with id {args.id} (surfturf keys list)")
+            else:
+                print(f"revoked {args.id}")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -126,27 +141,35 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    s = sub.add_parser("serve", help="API server (+ embedded worker); runs migrations first")
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
+    from app.config import Settings
+
+    defaults = Settings.model_fields
+    s = add_command(sub, "serve", "API server (+ embedded worker); runs migrations first", cmd_serve)
+    s.add_argument("--host",
+                   help=f"address to bind (default: SURFTURF_HOST, else {defaults['host'].default})")
+    s.add_argument("--port", type=int, help=f"port (default: SURFTURF_PORT, else {defaults['port'].default})")
     s.add_argument("--no-worker", action="store_true", help="do not run the embedded worker")
-    s.set_defaults(fn=cmd_serve)
-    w = sub.add_parser("worker", help="standalone worker process")
-    w.add_argument("--concurrency", type=int, default=None, help="jobs at once")
+    w = add_command(sub, "worker", "standalone worker process", cmd_worker)
+    w.add_argument("--concurrency", type=int, default=None,
+                   help="jobs at once (default: SURFTURF_WORKER_CONCURRENCY)")
     w.add_argument("--grace", type=float, default=20.0, help="seconds to finish jobs on SIGTERM")
     w.add_argument("--check", action="store_true",
                    help="healthcheck: exit 0 if a worker's alive file is fresh, else 1")
-    w.add_argument("--max-age", type=float, default=30.0, help="--check: seconds (default 30)")
-    w.set_defaults(fn=cmd_worker)
-    d = sub.add_parser("db", help="migrations")
-    d.add_argument("action", choices=["upgrade", "downgrade", "current"])
-    d.add_argument("revision", nargs="?")
-    d.set_defaults(fn=cmd_db)
-    k = sub.add_parser("keys", help="API keys")
-    k.add_argument("action", choices=["create", "list", "revoke"])
-    k.add_argument("name", nargs="?", help="name (create) or id (revoke)")
-    k.add_argument("--scopes", default="read,write", help="read,write[,admin]; admin sees every owner's")
-    k.add_argument("--owner", help="who owns what this key creates (default: the key's name)")
-    k.set_defaults(fn=cmd_keys)
-    o = sub.add_parser("openapi", help="print the API's OpenAPI document (JSON)")
-    o.set_defaults(fn=cmd_openapi)
+    w.add_argument("--max-age", type=float, default=30.0, help="with --check: seconds")
+    d = add_actions(sub, "db", "migrations")
+    for name, help_ in (("upgrade", "migrate up (default: to head)"),
+                        ("downgrade", "migrate down (default: to base)"),
+                        ("current", "the database's revision and head")):
+        a = add_command(d, name, help_, cmd_db)
+        if name != "current":
+            a.add_argument("revision", nargs="?", help="an Alembic revision")
+    k = add_actions(sub, "keys", "API keys")
+    c = add_command(k, "create", "a new key, shown once", cmd_keys)
+    c.add_argument("name", help="the key's name")
+    c.add_argument("--scopes", default="read,write", help="read,write[,admin]; admin sees every owner's")
+    c.add_argument("--owner", help="who owns what this key creates (default: on SQLite 'local', the "
+                   "CLI's owner; on Postgres the key's name)")
+    add_command(k, "list", "every key, active and revoked", cmd_keys)
+    r = add_command(k, "revoke", "revoke a key", cmd_keys)
+    r.add_argument("id", help="the key's id (surfturf keys list)")
+    add_command(sub, "openapi", "print the API's OpenAPI document (JSON)", cmd_openapi)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import CLIError, settings_of
+from app.cli.common import add_actions, add_command, json_flag, settings_of
+from app.core.text import fmt_q
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -51,7 +52,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
             req = TraceRequest.model_validate({"dataset": args.dataset, "behaviour_name": args.behaviour,
                                                "behaviour": behaviour, "examples": examples})
         result = trace_embedded(settings_of(args), req.model_dump(mode="json"))
-    except (KeyError, ValueError, OSError, SurfturfError) as exc:
+    except (ValueError, OSError, SurfturfError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
     if result is None:
@@ -66,7 +67,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     for c in result["chunks"][:5]:
         lo, hi = c["odds_ratio_ci"]
         print(f"  chunk {c['group']:<20} {c['hits']:>6}/{c['n_hits']:<6} base {c['base']:>6}/{c['n_all']:<6}"
-              f" OR {c['odds_ratio']:7.1f} [{lo:.1f}, {hi:.1f}]  q={c['q_value']:.2g}")
+              f" OR {c['odds_ratio']:7.1f} [{lo:.1f}, {hi:.1f}]  q={fmt_q(c['q_value'])}")
     return 0
 
 
@@ -77,7 +78,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     def read(s: Any) -> Any:
         if args.action == "show":
-            ds = datasets.get(s, _need_id(args, "datasets"), ME)
+            ds = datasets.get(s, args.id, ME)
             return DatasetRead.from_row(ds, jobs.job_of(s, ds)).model_dump(mode="json")
         return [DatasetRead.from_row(d, jobs.job_of(s, d)).model_dump(mode="json")
                 for d in datasets.list_datasets(s, ME, limit=args.limit, offset=0)]
@@ -102,7 +103,7 @@ def cmd_traces(args: argparse.Namespace) -> int:
 
     def read(s: Any) -> Any:
         if args.action == "show":
-            t = traces.get(s, _need_id(args, "traces"), ME)
+            t = traces.get(s, args.id, ME)
             return TraceRead.from_row(t, jobs.job_of(s, t)).model_dump(mode="json")
         return [TraceRead.from_row(t, jobs.job_of(s, t)).model_dump(mode="json")
                 for t in traces.list_traces(s, ME, limit=args.limit, offset=0)]
@@ -122,21 +123,28 @@ def cmd_traces(args: argparse.Namespace) -> int:
     return 0
 
 
-def _need_id(args: argparse.Namespace, group: str) -> str:
-    if not args.id:
-        raise CLIError(f"{group} show needs an ID ({'surfturf ' + group} list)")
-    return str(args.id)
+def cmd_datasets_delete(args: argparse.Namespace) -> int:
+    from app.embedded import ME, with_session
+    from app.services import datasets
+
+    settings = settings_of(args)
+    with_session(settings, lambda s: datasets.delete(s, settings, args.id, ME))
+    print(f"deleted dataset {args.id}")
+    return 0
 
 
 def register(sub: Any) -> None:
-    i = sub.add_parser("ingest", help="ingest a post-training JSONL file (TURF)")
-    i.add_argument("file")
-    i.add_argument("--name", required=True)
-    i.add_argument("--on-error", choices=["skip", "reject"], default="reject")
-    i.add_argument("--json", action="store_true", help="print the dataset summary as JSON")
-    i.set_defaults(fn=cmd_ingest)
-    t = sub.add_parser("trace", help="trace a finding or behaviour back to the data (TURF)")
-    t.add_argument("--dataset", required=True)
+    from app.cli.audit import _positive
+
+    i = add_command(sub, "ingest", "ingest a post-training JSONL file (TURF; needs the embed extra: "
+                    "make install-turf)", cmd_ingest)
+    i.add_argument("file", help="JSONL: one {messages: [...], source?} per line")
+    i.add_argument("--name", required=True, help="the dataset's name")
+    i.add_argument("--on-error", choices=["skip", "reject"], default="reject",
+                   help="a bad line: skip it (and list it) or reject the file")
+    json_flag(i, "the dataset summary")
+    t = add_command(sub, "trace", "trace a finding or behaviour back to the data (TURF)", cmd_trace)
+    t.add_argument("--dataset", required=True, help="an ingested dataset (name or id)")
     t.add_argument("--behaviour", required=True, help="behaviour name (in the report, or your own)")
     t.add_argument("--report", help="audit report JSON: take the finding from it")
     t.add_argument("--feature", help="with --report: the finding's feature")
@@ -145,12 +153,17 @@ def register(sub: Any) -> None:
     t.add_argument("--regex", help="without --report: a regex scorer")
     t.add_argument("--example", action="append", help="a failing response (repeatable)")
     t.add_argument("--out", help="write the trace JSON here")
-    t.add_argument("--json", action="store_true", help="print the trace result as JSON")
-    t.set_defaults(fn=cmd_trace)
+    json_flag(t, "the trace result")
     for group, fn in (("datasets", cmd_datasets), ("traces", cmd_traces)):
-        g = sub.add_parser(group, help=f"list or show {group} (TURF)")
-        g.add_argument("action", choices=["list", "show"])
-        g.add_argument("id", nargs="?", help="show: the id (datasets: or the name)")
-        g.add_argument("--limit", type=int, default=50)
-        g.add_argument("--json", action="store_true", help="print JSON")
-        g.set_defaults(fn=fn)
+        acts = add_actions(sub, group, f"list, show{' or delete' if group == 'datasets' else ''} "
+                           f"{group} (TURF)")
+        ls = add_command(acts, "list", f"{group}, newest first", fn)
+        ls.add_argument("--limit", type=_positive, default=50, help="how many")
+        json_flag(ls)
+        sh = add_command(acts, "show", f"one of the {group}", fn)
+        sh.add_argument("id", help="the id" + (" or the name" if group == "datasets" else ""))
+        json_flag(sh)
+        if group == "datasets":
+            d = add_command(acts, "delete", "delete a dataset: its rows, index and files (not while "
+                            "a trace or search uses it)", cmd_datasets_delete)
+            d.add_argument("id", help="the dataset's id or name")

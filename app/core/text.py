@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from app.core.limits import MAX_NESTING
+
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -19,7 +21,8 @@ def text_problem(value: str) -> str | None:
 Problem = tuple[str, str]  # (dotted path, what is wrong)
 
 
-def find_unstorable(value: Any, path: str = "", depth: int = 0, max_depth: int = 64) -> Problem | None:
+def find_unstorable(value: Any, path: str = "", depth: int = 0,
+                    max_depth: int = MAX_NESTING) -> Problem | None:
     """The first string (key or value) no database would store, or nesting deeper than
     max_depth; None when all is well."""
     if depth > max_depth:
@@ -41,3 +44,12 @@ def find_unstorable(value: Any, path: str = "", depth: int = 0, max_depth: int =
             if found:
                 return found
     return None
+
+
+def fmt_q(q: float | None) -> str:
+    """One rule for a q- or p-value wherever it is shown (CLI, HTML report, /ui): two significant
+    digits, and below double precision's resolution near 1 just `<1e-16` (smaller values are
+    artefacts of the tail approximation, not evidence)."""
+    if q is None:
+        return "—"
+    return "<1e-16" if q < 1e-16 else f"{q:.2g}"

@@ -47,6 +47,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # in every web session's cookie; logout bumps it, so the key's sessions end at once
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Target(Base):
@@ -192,6 +194,8 @@ class Webhook(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
     secret_encrypted: Mapped[str] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # SURFTURF_WEBHOOK_EGRESS of the process that accepted it; the delivering process's own decides
+    egress_policy: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

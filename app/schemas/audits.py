@@ -21,6 +21,7 @@ class AuditStatus(StrEnum):
     completed = "completed"
     failed = "failed"
     cancelled = "cancelled"
+    interrupted = "interrupted"
 
 
 STATUS = {"succeeded": AuditStatus.completed}

@@ -17,6 +17,7 @@ class DatasetStatus(StrEnum):
     ready = "ready"
     failed = "failed"
     cancelled = "cancelled"
+    interrupted = "interrupted"
 
 
 STATUS = {"succeeded": "ready", "running": "ingesting"}

@@ -17,6 +17,7 @@ class JobStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    interrupted = "interrupted"
 
 
 class Progress(BaseModel):

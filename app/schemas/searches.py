@@ -21,6 +21,7 @@ class SearchStatus(StrEnum):
     completed = "completed"
     failed = "failed"
     cancelled = "cancelled"
+    interrupted = "interrupted"
 
 
 class SearchCreate(Body):

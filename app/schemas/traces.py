@@ -21,6 +21,7 @@ class TraceStatus(StrEnum):
     completed = "completed"
     failed = "failed"
     cancelled = "cancelled"
+    interrupted = "interrupted"
 
 
 class FindingRef(Body):

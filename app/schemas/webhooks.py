@@ -48,6 +48,9 @@ class WebhookRead(ORMModel):
     enabled: bool
     disabled_reason: str | None = Field(description="Why it was disabled (410, failures).")
     consecutive_failures: int
+    egress_policy: str | None = Field(default=None, description="The egress policy the subscription "
+                                      "was accepted under (SURFTURF_WEBHOOK_EGRESS of that process); "
+                                      "each delivery is checked against the delivering process's.")
     created_at: datetime
     updated_at: datetime
 

@@ -41,6 +41,13 @@ def revoke(session: Session, key_id: str) -> ApiKey | None:
     return repo.revoke(session, key_id)
 
 
+def end_sessions(session: Session, key_id: str) -> None:
+    """Logout: the web sessions of this key (every browser) stop working."""
+    row = repo.get(session, key_id)
+    if row is not None:
+        row.session_version += 1
+
+
 def principal(row: ApiKey) -> Principal:
     return Principal(row.owner or row.name, admin="admin" in row.scopes.split(","))
 

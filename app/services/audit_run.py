@@ -277,7 +277,7 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
     chunks, stored = await asyncio.to_thread(look)
     n = len(chunks)
     for i, (status, error) in enumerate(chunks):
-        if status in ("failed", "cancelled"):
+        if status in jobs_repo.RESUMABLE:
             raise ChunkFailed(f"chunk {i + 1}/{n} of audit {audit_id} {status}: {error or 'no error'}; "
                               "resume the audit to run it again")
     done_chunks = sum(st == "succeeded" for st, _ in chunks)

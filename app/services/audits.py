@@ -18,7 +18,7 @@ from app.core.llm import ChatClient
 from app.core.surf.chunks import plan_chunks
 from app.core.surf.report import AuditReport
 from app.core.surf.samples import Sample, to_jsonl
-from app.core.surf.spec import ProbeSpec
+from app.core.surf.spec import ProbeSpec, cell_key
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
@@ -46,7 +46,28 @@ def parse_spec(data: dict[str, Any], *, prefix: str = "spec", settings: Settings
             raise InvalidInput(f"{prefix}.design: the design expands to {spec.work_item_count()} "
                                f"samples; this server takes at most {settings.max_work_items} per audit "
                                "(SURFTURF_MAX_WORK_ITEMS)", field=f"{prefix}.design.samples_per_prompt")
+        _check_prompt_length(spec, settings.max_prompt_chars, prefix)
     return spec
+
+
+def _check_prompt_length(spec: ProbeSpec, limit: int, prefix: str) -> None:
+    """Before any target call: the design's longest prompt, blamed on the level that grows it most."""
+    from app.core.surf.factorial import build_levels, longest_prompt
+
+    chars, index, cell = longest_prompt(spec)
+    if chars <= limit:
+        return
+    levels = build_levels(spec)
+
+    def growth(feature: str) -> tuple[int, int]:
+        d = levels[feature][cell[feature]].describe()
+        user = str(d.get("user", "{prompt}"))
+        return user.count("{prompt}"), len(user) + len(str(d.get("system") or ""))
+
+    worst = max(cell, key=growth)
+    raise InvalidInput(f"{prefix}.features.{worst}.levels.{cell[worst]}: prompts[{index}] renders to "
+                       f"{chars} characters in cell {cell_key(cell)}; this server takes at most {limit} "
+                       "(SURFTURF_MAX_PROMPT_CHARS)", field=f"{prefix}.features.{worst}.levels.{cell[worst]}")
 
 
 def fingerprint(spec: ProbeSpec, base_url: str, model: str) -> str:
@@ -97,15 +118,18 @@ def _jobs(row: Audit) -> list[str]:
     return [j for j in [row.job_id, *(row.config or {}).get("chunk_jobs", [])] if j]
 
 
-def resume(session: Session, settings: Settings, audit_id: str, who: Principal) -> Audit:
-    """Queue a cancelled or failed audit again, and any of its chunks that ended unfinished; it
-    continues from its stored samples."""
+def resume(session: Session, settings: Settings, audit_id: str, who: Principal, *,
+           concurrency: int | None = None) -> Audit:
+    """Queue a cancelled, failed or interrupted audit again, and any of its chunks that ended
+    unfinished; it continues from its stored samples (at `concurrency`, when given)."""
     row = get(session, audit_id, who)
     if row.report is not None:
         raise Conflict(f"audit {audit_id} is complete; run the spec again for a new audit")
+    if concurrency:
+        row.spec = {**row.spec, "design": {**row.spec.get("design", {}), "concurrency": concurrency}}
     for job_id in _jobs(row):
         job = jobs_repo.get(session, job_id)
-        if job is not None and job.status in ("cancelled", "failed"):
+        if job is not None and job.status in jobs_repo.RESUMABLE:
             jobs_repo.requeue(session, job.id, settings.job_max_attempts)
     return row
 

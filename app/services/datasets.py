@@ -4,21 +4,24 @@ embeddings, FAISS indexes, prompt clusters and the group codes traces count over
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.core.surf.spec import check_name
 from app.core.turf.upload import UploadReceiver
 from app.db.engine import transaction
 from app.db.repositories import datasets as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Dataset
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, Unavailable
 from app.services.auditor import ProgressFn
 from app.services.owners import Principal, visible
+
+T = TypeVar("T")
 
 
 def new_upload(settings: Settings) -> UploadReceiver:
@@ -47,12 +50,54 @@ async def receive(settings: Settings, chunks: AsyncIterator[bytes]) -> UploadRec
     return upload
 
 
+def store_upload(factory: sessionmaker[Session], settings: Settings, name: str, upload: UploadReceiver,
+                 on_error: str, who: Principal, read: Callable[[Dataset, Any], T]) -> T:
+    """`create` in a transaction of its own; a same-name upload that commits first makes this one a
+    409 (the unique constraint decides), and a failed upload leaves no file behind."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with transaction(factory) as s:
+            ds = create(s, settings, name, upload, on_error, who)
+            out = read(ds, jobs_repo.get(s, ds.job_id or ""))
+    except IntegrityError:
+        upload.discard()
+        raise Conflict(f"dataset {name!r} exists; choose another name", field="name") from None
+    except BaseException:
+        upload.discard()
+        raise
+    return out
+
+
+def require_embedder() -> None:
+    """An ingest that cannot embed fails before it stores a row."""
+    from app.core import embedder
+
+    problem = embedder.missing()
+    if problem:
+        raise Unavailable(problem)
+
+
 def create(session: Session, settings: Settings, name: str, upload: UploadReceiver,
            on_error: str, who: Principal) -> Dataset:
-    """Reject policy refuses the whole upload on any bad line; nothing stored, nothing changed."""
-    if repo.by_name(session, name, who.owner) is not None:
+    """Reject policy refuses the whole upload on any bad line; nothing stored, nothing changed.
+    A dataset whose ingest ended unfinished gives its name up to the new one."""
+    try:
+        try:
+            check_name("dataset name", name)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="name") from None
+        require_embedder()
+        existing = repo.by_name(session, name, who.owner)
+        if existing is not None:
+            job = jobs_repo.get(session, existing.job_id or "")
+            if existing.status == "ready" or (job is not None and job.status not in jobs_repo.RESUMABLE):
+                raise Conflict(f"dataset {name!r} exists; choose another name, or delete it first "
+                               "(surfturf datasets delete / DELETE /v1/datasets/{id})", field="name")
+            _remove(session, settings, existing)
+    except BaseException:
         upload.discard()
-        raise Conflict(f"dataset {name!r} exists; choose another name", field="name")
+        raise
     if upload.n_bad and on_error == "reject":
         upload.discard()
         first = upload.bad[0]
@@ -67,6 +112,28 @@ def create(session: Session, settings: Settings, name: str, upload: UploadReceiv
                             max_attempts=settings.job_max_attempts)
     ds.job_id = job.id
     return ds
+
+
+def delete(session: Session, settings: Settings, ref: str, who: Principal) -> None:
+    """A dataset, its rows, traces, index and files; not while its ingest is queued or running."""
+    ds = get(session, ref, who)
+    job = jobs_repo.get(session, ds.job_id or "")
+    if job is not None and job.status in jobs_repo.ACTIVE:
+        raise Conflict(f"dataset {ds.name!r} is being ingested ({job.status}); cancel job {job.id} first")
+    _remove(session, settings, ds)
+
+
+def _remove(session: Session, settings: Settings, ds: Dataset) -> None:
+    """Rows first, then files: a crash in between leaves files without a row, never the reverse."""
+    import shutil
+
+    files = [dataset_dir(settings, ds.id), Path(ds.upload_path)]
+    repo.delete(session, ds)
+    for path in files:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def get(session: Session, ref: str, who: Principal | None = None) -> Dataset:

@@ -11,6 +11,8 @@ from app.db.tables import Job
 from app.errors import Conflict
 from app.services.owners import Principal, visible
 
+STATUSES = repo.STATUSES
+
 
 def get(session: Session, job_id: str, who: Principal | None = None) -> Job:
     return visible(repo.get(session, job_id), who, "job", job_id)
@@ -27,7 +29,7 @@ def finished_artifact(session: Session, row: Any, artifact: dict[str, Any] | Non
     if artifact is not None:
         return artifact
     job = job_of(session, row)
-    if job is not None and job.status in ("failed", "cancelled"):
+    if job is not None and job.status in repo.RESUMABLE:
         raise Conflict(f"{what} {job.status} without a {noun}: {job.error or 'no error'}")
     raise Conflict(f"{what} has no {noun} yet; poll GET {poll}")
 
@@ -46,6 +48,6 @@ def cancel(session: Session, job_id: str, who: Principal | None = None) -> Job:
     get(session, job_id, who)
     job = repo.request_cancel(session, job_id)
     assert job is not None
-    if job.status not in ("queued", "running", "cancelled"):
+    if job.status not in ("queued", "running", "cancelled", "interrupted"):
         raise Conflict(f"job {job_id} already {job.status}")
     return job

@@ -20,7 +20,7 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import searches as repo
 from app.db.tables import Search, SearchCandidate
 from app.db.types import utcnow
-from app.errors import Conflict, Halted, InvalidInput, NotFound, Waiting
+from app.errors import Conflict, Halted, InvalidInput, NotFound, TargetFailed, Waiting
 from app.services import audits
 from app.services import datasets as datasets_service
 from app.services import jobs as jobs_service
@@ -218,6 +218,10 @@ async def execute(factory: sessionmaker[Session], settings: Settings, search_id:
         factory, settings, search_id, spec, progress, guard)
     searched, held = split_prompts(spec)
     if row.confirmation_audit_id is None:
+        if len(stored) < spec.planned_candidates():
+            from app.services.audit_run import preflight
+
+            await preflight(settings, target)  # a dead target fails in seconds, in its own words
         outcome = await _search(factory, settings, search_id, spec, target, pool, searched, stored,
                                 progress, guard, halt)
         top = _top(spec, pool, outcome)
@@ -324,7 +328,22 @@ async def _search(factory: sessionmaker[Session], settings: Settings, search_id:
         await close_auditor(settings, auditor)
     if outcome.halted:
         raise Halted(f"search {search_id} halted with {len(stored)} candidates stored")
+    problem = error_share_problem(outcome.candidates, spec.budget.max_error_rate)
+    if problem:
+        raise TargetFailed(problem)
     return outcome
+
+
+def error_share_problem(cands: list[Candidate], max_error_rate: float) -> str | None:
+    """A search that mostly measured the target's errors has found nothing: it fails, saying so."""
+    errors = [c.error for c in cands if c.error and c.error.startswith("target:")]
+    if not cands or not errors:
+        return None
+    share = len(errors) / len(cands)
+    if share <= max_error_rate:
+        return None
+    return (f"{len(errors)} of {len(cands)} candidates ({share:.0%}) ended in a target error, over "
+            f"budget.max_error_rate {max_error_rate:.0%}; first: {errors[0]}")
 
 
 async def _replay(spec: SearchSpec, pool: list[Attribute], stored: dict[Any, Candidate]) -> SearchOutcome:

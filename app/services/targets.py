@@ -45,6 +45,18 @@ def create(session: Session, settings: Settings, data: dict[str, Any], owner: st
     return repo.add(session, **data, owner=owner)
 
 
+def named(session: Session, settings: Settings, *, base_url: str, model: str, api_key_env: str | None,
+          owner: str) -> Target:
+    """The target a command line names: one row per (address, model, key reference) and owner,
+    so repeated runs do not pile up duplicates."""
+    row = repo.find(session, owner=owner, base_url=base_url, model=model, api_key_env=api_key_env)
+    if row is not None:
+        policy(settings).check_url(base_url, field="base_url")
+        return row
+    return create(session, settings, {"name": f"{model} @ {base_url}", "base_url": base_url, "model": model,
+                                      "api_key_env": api_key_env}, owner)
+
+
 def get(session: Session, target_id: str, who: Principal | None = None) -> Target:
     return visible(repo.get(session, target_id), who, "target", target_id)
 

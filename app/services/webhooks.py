@@ -50,7 +50,7 @@ def create(session: Session, settings: Settings, data: dict[str, Any], who: Prin
     policy(settings).check_url(data["url"], field="url")
     secret = new_secret()
     row = repo.add(session, owner=who.owner, url=data["url"], events=data["events"],
-                   description=data.get("description"),
+                   description=data.get("description"), egress_policy=settings.webhook_egress,
                    secret_encrypted=secrets.encrypt(settings.secret_key, secret))
     return row, secret
 
@@ -68,7 +68,7 @@ def update(session: Session, settings: Settings, webhook_id: str, patch: dict[st
     row = get(session, webhook_id, who)
     if patch.get("url") is not None:
         policy(settings).check_url(patch["url"], field="url")
-        row.url = patch["url"]
+        row.url, row.egress_policy = patch["url"], settings.webhook_egress
     if patch.get("events") is not None:
         row.events = patch["events"]
     if "description" in patch:
@@ -149,12 +149,14 @@ def get_delivery(session: Session, delivery_id: str, who: Principal | None = Non
     return d
 
 
-def redeliver(session: Session, settings: Settings, webhook_id: str, delivery_id: str,
+def redeliver(session: Session, settings: Settings, webhook_id: str | None, delivery_id: str,
               who: Principal) -> WebhookDelivery:
-    """The same event (same webhook-id) again, on a fresh retry schedule."""
-    hook = get(session, webhook_id, who)
+    """The same event (same webhook-id) again, on a fresh retry schedule (`webhook_id` None: the
+    delivery's own subscription)."""
     d = repo.get_delivery(session, delivery_id)
-    if d is None or d.webhook_id != hook.id:
+    hook = get(session, webhook_id or (d.webhook_id if d is not None else ""), who) \
+        if d is not None or webhook_id else None
+    if d is None or hook is None or d.webhook_id != hook.id:
         raise NotFound(f"delivery {delivery_id} not found")
     d.status, d.next_attempt_at = "pending", None
     _schedule(session, settings, d, hook.owner)
@@ -207,8 +209,10 @@ async def deliver(factory: sessionmaker[Session], settings: Settings, delivery_i
                 d.status = "failed"
                 return "gone", None
             delays = settings.webhook_retry_delays
-            refused = bool(error and error.startswith("egress"))  # retrying cannot make it allowed
-            if refused or attempt > len(delays):
+            # refused by this process's policy: retried on the schedule, since the operator may
+            # yet give the delivering process the policy the subscription was accepted under
+            refused = bool(error and error.startswith("egress"))
+            if attempt > len(delays):
                 d.status = "failed"
                 failures = repo.count_failure(s, hook.id)
                 if failures >= settings.webhook_disable_after:
@@ -264,7 +268,9 @@ async def _post(settings: Settings, url: str, event_id: str, payload: dict[str, 
                      if 300 <= r.status_code < 400 else None)
             return r.status_code, text, error, (time.perf_counter() - started) * 1000
     except EgressDenied as exc:
-        return None, None, f"egress: {exc.message}", (time.perf_counter() - started) * 1000
+        said = (f"egress: {exc.message} (refused by the delivering process's "
+                f"SURFTURF_WEBHOOK_EGRESS={settings.webhook_egress})")
+        return None, None, said, (time.perf_counter() - started) * 1000
     except httpx.HTTPError as exc:
         return None, None, f"{type(exc).__name__}: {exc}"[:300], (time.perf_counter() - started) * 1000
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, SettingsDep
 from app.config import Settings
+from app.core.text import fmt_q
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from app.schemas.audits import AuditRead
 from app.schemas.datasets import DatasetRead
@@ -34,6 +35,7 @@ def _env() -> Any:
     env = Environment(loader=PackageLoader("app.web", "templates"), autoescape=select_autoescape(
         default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
     env.filters["signed"] = lambda v: "—" if v is None else f"{v:+.2f}"
+    env.filters["q"] = fmt_q
     return env
 
 
@@ -48,13 +50,15 @@ def page(request: Request, settings: Settings, name: str, status: int = 200, **c
 
 
 def viewer(request: Request, session: Session, settings: Settings, scope: str = "read") -> Principal | None:
-    key_id = sessions.key_of(settings, request.cookies.get(sessions.COOKIE))
-    if key_id is None:
+    found = sessions.key_of(settings, request.cookies.get(sessions.COOKIE))
+    if found is None:
         return None
+    key_id, version = found
     try:
-        return api_keys.principal(api_keys.by_id(session, key_id, scope=scope))
+        row = api_keys.by_id(session, key_id, scope=scope)
     except (Unauthorized, Forbidden):
         return None
+    return api_keys.principal(row) if row.session_version == version else None  # logged out since
 
 
 def to_login() -> RedirectResponse:
@@ -64,7 +68,7 @@ def to_login() -> RedirectResponse:
 def guarded(request: Request, session: Session, settings: Settings, token: str | None) -> Principal:
     """A state-changing form: a session with the write scope, its CSRF token, no foreign Origin."""
     cookie = request.cookies.get(sessions.COOKIE)
-    if not sessions.csrf_ok(settings, cookie, token, request.headers.get("origin"),
+    if not sessions.csrf_ok(settings, cookie, token, request.headers.get("origin"), request.url.scheme,
                             request.headers.get("host")):
         raise Forbidden("cross-site or stale form: reload the page and try again")
     who = viewer(request, session, settings, scope="write")
@@ -84,14 +88,16 @@ def login_form(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, session: SessionDep, settings: SettingsDep,
           api_key: Annotated[str, Form(max_length=200)]) -> Response:
-    if not sessions.same_origin(request.headers.get("origin"), request.headers.get("host")):
+    if not sessions.same_origin(request.headers.get("origin"), request.url.scheme,
+                                request.headers.get("host")):
         raise Forbidden("sign-in from another site refused")  # login CSRF
     try:
         row = api_keys.authenticate(session, api_key.strip(), scope="read")
     except (Unauthorized, Forbidden) as exc:
         return page(request, settings, "login.html.j2", status=401, error=exc.message)
     resp = RedirectResponse("/ui", status_code=303)
-    resp.set_cookie(sessions.COOKIE, sessions.issue(settings, row.id), max_age=sessions.TTL,
+    resp.set_cookie(sessions.COOKIE, sessions.issue(settings, row.id, row.session_version),
+                    max_age=sessions.TTL,
                     httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui")
     return resp
 
@@ -99,9 +105,12 @@ def login(request: Request, session: SessionDep, settings: SettingsDep,
 @router.post("/logout")
 def logout(request: Request, session: SessionDep, settings: SettingsDep, csrf: Token = None) -> Response:
     cookie = request.cookies.get(sessions.COOKIE)
-    if not sessions.csrf_ok(settings, cookie, csrf, request.headers.get("origin"),
+    if not sessions.csrf_ok(settings, cookie, csrf, request.headers.get("origin"), request.url.scheme,
                             request.headers.get("host")):
         raise Forbidden("cross-site or stale form")
+    found = sessions.key_of(settings, cookie)
+    if found is not None:  # every cookie of this key ends now, copies included
+        api_keys.end_sessions(session, found[0])
     resp = RedirectResponse("/ui/login", status_code=303)
     resp.delete_cookie(sessions.COOKIE, path="/ui")
     return resp

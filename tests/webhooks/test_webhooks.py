@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from app.config import Settings
 from app.db.engine import make_engine, make_session_factory, transaction
+from app.errors import RetryLater
 from app.main import create_app
 from app.services import webhooks as webhooks_service
 from app.services.owners import Principal
@@ -260,12 +261,25 @@ def test_egress_is_checked_at_creation_and_at_delivery(tmp_path: Path,
                                           Principal("x"))
         d = webhooks_service.send_test(s, lax, hook.id, Principal("x"))
         delivery_id = d.id
+    assert hook.egress_policy == lax.webhook_egress  # the policy it was accepted under is kept
     public_only = lax.model_copy(update={"webhook_egress": "public"})
-    out = asyncio.run(webhooks_service.deliver(factory, public_only, delivery_id, 1))
-    assert out["status"] == "egress_denied" and rec.seen_ids == []  # never connected
+    # refused by the delivering process's policy: never connected, said why, retried on schedule
+    with pytest.raises(RetryLater, match="egress"):
+        asyncio.run(webhooks_service.deliver(factory, public_only, delivery_id, 1))
+    assert rec.seen_ids == []
     with transaction(factory) as s:
         d = webhooks_service.get_delivery(s, delivery_id)
-        assert d.status == "failed" and d.attempt_log[0]["error"].startswith("egress")
+        assert d.status == "retrying" and d.attempt_log[0]["error"].startswith("egress")
+        assert "SURFTURF_WEBHOOK_EGRESS=public" in d.attempt_log[0]["error"]
+    # the schedule spent under the wrong policy: failed, with the reason
+    last = len(public_only.webhook_retry_delays) + 1
+    out = asyncio.run(webhooks_service.deliver(factory, public_only, delivery_id, last))
+    assert out["status"] == "egress_denied" and rec.seen_ids == []
+    # redelivered by a process with the subscription's policy: it arrives
+    with transaction(factory) as s:
+        webhooks_service.redeliver(s, lax, None, delivery_id, Principal("x"))
+    out = asyncio.run(webhooks_service.deliver(factory, lax, delivery_id, 1))
+    assert out["status"] == "delivered" and len(rec.seen_ids) == 1
 
     # a redirect is never followed, wherever it points
     rec.secret = "whsec_" + "A" * 32

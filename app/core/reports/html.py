@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from app.core.reports import plots
+from app.core.text import fmt_q
 
 
 @lru_cache(maxsize=1)
@@ -19,7 +20,7 @@ def _env() -> Any:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["signed"] = lambda v, d=2: "—" if v is None else f"{v:+.{d}f}"
     env.filters["num"] = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
-    env.filters["q"] = lambda v: "—" if v is None else ("<1e-16" if v < 1e-16 else f"{v:.2g}")
+    env.filters["q"] = fmt_q
     return env
 
 

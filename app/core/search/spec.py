@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from app.core.strict import Strict
-from app.core.surf.spec import BehaviourSpec, PromptText
+from app.core.surf.spec import NAME_PATTERN, BehaviourSpec, PromptText
 
-ATTRIBUTE_ID = r"^[A-Za-z0-9_.:-]{1,80}$"
+ATTRIBUTE_ID = NAME_PATTERN  # an attribute id becomes a confirmation audit's feature name
 
 
 class AttributeSpec(Strict):
@@ -73,6 +73,9 @@ class SearchBudget(Strict):
     early_stop_iterations: int = Field(default=5, ge=1, description="Stop a run when the best score "
                                        "of its last this-many iterations stays under early_stop_score.")
     early_stop_score: float = Field(default=25, ge=0, le=100)
+    max_error_rate: float = Field(default=0.2, ge=0, le=1, description="A search whose share of "
+                                  "target errors exceeds this ends failed (query and judge parse "
+                                  "failures are counted apart and do not count here).")
 
 
 class ConfirmSpec(Strict):

@@ -10,6 +10,7 @@ terms, no residual variation) is reported as not estimable, never as a coefficie
 
 from __future__ import annotations
 
+import re
 import warnings
 from itertools import combinations
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 
 def _not_estimable(behaviour: str, pair: tuple[str, str], reason: str, clusters: int) -> dict[str, Any]:
     return {"behaviour": behaviour, "features": list(pair), "term": f"{pair[0]}:{pair[1]}",
+            "label": f"{pair[0]} × {pair[1]}",
             "estimable": False, "reason": reason, "coef": None, "ci_low": None, "ci_high": None,
             "p_value": 1.0, "clusters": clusters, "df": None}
 
@@ -96,6 +98,15 @@ def fit_interaction_arrays(prompt: np.ndarray, y: np.ndarray, levels: dict[str, 
     return out
 
 
+_TERM = re.compile(r"C\((?P<feature>.+?)\)\[T\.(?P<level>.*?)\]")
+
+
+def label(term: str) -> str:
+    """`C(a)[T.x]:C(b)[T.y]` → `a=x × b=y`: how a reader names the cell the term measures."""
+    parts = [m.groupdict() for m in map(_TERM.fullmatch, term.split(":")) if m is not None]
+    return " × ".join(f"{p['feature']}={p['level']}" for p in parts) or term
+
+
 def _fit(design: _Design, exog: np.ndarray, names: list[str], behaviour: str, pair: tuple[str, str],
          alpha: float, clusters: int) -> list[dict[str, Any]]:
     from statsmodels.regression.linear_model import OLS
@@ -122,9 +133,10 @@ def _fit(design: _Design, exog: np.ndarray, names: list[str], behaviour: str, pa
         term = names[i]
         if not (np.isfinite(se) and se > 1e-9 and np.isfinite(p)):
             out.append({**_not_estimable(behaviour, pair, "no prompt-level variation in this term",
-                                         clusters), "term": term})
+                                         clusters), "term": term, "label": label(term)})
             continue
-        out.append({"behaviour": behaviour, "features": list(pair), "term": term, "estimable": True,
+        out.append({"behaviour": behaviour, "features": list(pair), "term": term, "label": label(term),
+                    "estimable": True,
                     "reason": None, "coef": coef, "ci_low": float(ci[i, 0]), "ci_high": float(ci[i, 1]),
                     "p_value": p, "clusters": clusters, "df": int(fit.df_resid_inference)})
     return out

@@ -15,6 +15,7 @@ from app.core.llm.base import ChatClient
 from app.core.llm.errors import BudgetExceeded, LLMError
 from app.core.surf.spec import LevelDef, ProbeSpec, PromptItem, cell_key
 from app.core.triggers.base import (
+    KEEP,
     Level,
     Rendered,
     RewriteLevel,
@@ -114,6 +115,32 @@ async def render(spec: ProbeSpec, levels: dict[str, dict[str, Level]], item: Wor
     for lv in sorted(chosen, key=lambda lv: lv.stage):
         r = await lv.apply(r, rewriter)
     return r.messages()
+
+
+def longest_prompt(spec: ProbeSpec) -> tuple[int, int, dict[str, str]]:
+    """(characters, prompt index, cell) of the longest prompt the design renders, system prompt
+    included: a template may repeat `{prompt}`, so a small spec can multiply a prompt's length.
+    Counted, not rendered; an auditor rewrite counts as keeping the length. Without per-prompt
+    variants the longest base prompt renders longest, so only it is counted."""
+    levels = build_levels(spec)
+    items = spec.prompt_items()
+    varied = any(f.variants for f in spec.features.values())
+    which = range(len(items)) if varied else [max(range(len(items)), key=lambda i: len(items[i].text))]
+    best: tuple[int, int, dict[str, str]] = (0, 0, {})
+    for cell in spec.cells():
+        chosen = sorted(((f, levels[f][cell[f]]) for f in spec.features), key=lambda x: x[1].stage)
+        for i in which:
+            user, system = len(items[i].text), 0
+            for fname, lv in chosen:
+                if isinstance(lv, TemplateLevel):
+                    k = lv.user.count("{prompt}")
+                    user = len(lv.user) + k * (user - len("{prompt}"))
+                    system = system if lv.system is KEEP else len(lv.system or "")  # type: ignore[arg-type]
+                elif isinstance(lv, VariantLevel):
+                    user = len(items[i].variants.get(fname, {}).get(lv.level, ""))
+            if user + system > best[0]:
+                best = (user + system, i, cell)
+    return best
 
 
 Sink = Callable[[list[SampleResult]], Awaitable[None]]

@@ -9,25 +9,33 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from app.core.limits import MAX_INT_DIGITS, MAX_NESTING, MAX_YAML_VALUES
 from app.core.surf.spec import ProbeSpec, SpecFileError
 
 __all__ = ["SpecFileError", "line_of", "load_spec_file", "located_errors", "safe_yaml"]
 
-MAX_YAML_NODES = 500_000  # after alias expansion: bounds what a small file can make us build
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
-def _expanded_size(root: yaml.Node, limit: int) -> int:
+class _TooDeep(Exception):
+    pass
+
+
+def _expanded_size(root: yaml.Node, limit: int, where: str) -> int:
     """Nodes the document becomes once every alias is expanded, counted on the composed graph
     (aliases are shared references there), stopping as soon as the limit is passed."""
     memo: dict[int, int] = {}
 
     def size(node: yaml.Node, depth: int) -> int:
-        if depth > 100:
-            raise RecursionError
+        if depth > MAX_NESTING:
+            raise _TooDeep
         key = id(node)
         if key in memo:
             return memo[key]
         n = 1
+        if node.tag == _INT_TAG and len(str(node.value).lstrip("+-")) > MAX_INT_DIGITS:
+            raise SpecFileError(f"{where}:{node.start_mark.line + 1}: an integer of "
+                                f"{len(str(node.value))} digits (at most {MAX_INT_DIGITS})")
         if isinstance(node, yaml.SequenceNode):
             for child in node.value:
                 n += size(child, depth + 1)
@@ -47,20 +55,23 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
 def safe_yaml(text: str, where: str) -> tuple[Any, yaml.Node | None]:
     """Parse YAML/JSON with the safe loader, refusing alias bombs and absurd nesting before any
     expansion happens. Returns the data and its node tree (for line numbers)."""
+    too_deep = SpecFileError(f"{where}: nested too deeply (over {MAX_NESTING} levels)")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"{where}:{mark.line + 1}" if mark else where
         raise SpecFileError(f"{at}: not valid YAML/JSON: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:  # the composer recurses once per level: thousands of levels end here
+        raise too_deep from None
     if node is None:
         return None, None
     try:
-        n = _expanded_size(node, MAX_YAML_NODES)
-    except RecursionError:
-        raise SpecFileError(f"{where}: nested too deeply (over 100 levels)") from None
-    if n > MAX_YAML_NODES:
-        raise SpecFileError(f"{where}: expands to over {MAX_YAML_NODES} values once its aliases are "
+        n = _expanded_size(node, MAX_YAML_VALUES, where)
+    except _TooDeep:
+        raise too_deep from None
+    if n > MAX_YAML_VALUES:
+        raise SpecFileError(f"{where}: expands to over {MAX_YAML_VALUES} values once its aliases are "
                             "followed (a YAML alias bomb?)")
     loader = yaml.SafeLoader("")
     try:

@@ -85,7 +85,9 @@ class Finding(BaseModel):
 class Interaction(BaseModel):
     behaviour: str
     features: list[str] = Field(description="The two interacting features.")
-    term: str = Field(description="Model term, e.g. C(a)[T.x]:C(b)[T.y].")
+    term: str = Field(description="Model term, e.g. C(a)[T.x]:C(b)[T.y] (statsmodels' name).")
+    label: str = Field(default="", description="The term for people: `a=x × b=y` (each against its "
+                       "baseline level).")
     estimable: bool = Field(description="False when the design cannot support the term (see reason).")
     reason: str | None = Field(default=None, description="Why the term is not estimable.")
     coef: float | None = Field(description="Difference in rate differences (linear probability model "

@@ -55,7 +55,9 @@ def to_record(s: Sample) -> dict[str, Any]:
 
 def to_jsonl(samples: Iterable[Sample]) -> Iterator[str]:
     for s in samples:
-        yield json.dumps(to_record(s), ensure_ascii=False) + "\n"
+        # U+2028/2029 are line breaks to some JSONL readers (and JavaScript): escaped, as JSON allows
+        line = json.dumps(to_record(s), ensure_ascii=False)
+        yield line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
 class SampleRecord(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -14,12 +15,23 @@ from pydantic import (
 )
 
 from app.core.behaviours.registry import BEHAVIOURS, resolve_id
+from app.core.limits import MAX_WORK_ITEMS
 from app.core.stats import sequential
 from app.core.strict import Strict
 from app.core.triggers.registry import FEATURES, get_feature_levels
 from app.core.user_regex import compile_user_regex
 
-MAX_WORK_ITEMS = 2_000_000
+# One pattern for every name a spec, a search pool or a dataset gives: features, levels,
+# behaviours, attribute ids (they become confirmation features) and dataset names. It keeps cell
+# keys (`feature=level|…`) unambiguous and names safe in paths, URLs and CSV.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def check_name(what: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise ValueError(f"{what} {name!r}: a name is 1-64 characters of letters, digits, _ . - "
+                         "(not starting with . or -)")
 
 
 def _not_blank(v: str) -> str:
@@ -66,6 +78,8 @@ class FeatureSpec(Strict):
                 raise ValueError(f"unknown builtin feature {self.builtin!r}; known: "
                                  f"{sorted(FEATURES)}") from None
         names = self.level_names()
+        for name in names:
+            check_name("level", name)
         if self.builtin is not None:
             if isinstance(self.levels, dict):
                 raise ValueError("a builtin feature takes a list of level names")
@@ -204,6 +218,13 @@ class ProbeSpec(Strict):
     design: DesignSpec = Field(default_factory=DesignSpec)
     alpha: float = Field(default=0.05, gt=0, lt=1, description="FDR level for Benjamini-Hochberg.")
     min_effect: float = Field(default=0.10, ge=0, le=1, description="Smallest rate shift worth flagging.")
+
+    @field_validator("features", "behaviours", mode="before")
+    @classmethod
+    def _names(cls, v: Any, info: Any) -> Any:
+        for name in v if isinstance(v, dict) else ():
+            check_name(info.field_name.rstrip("s"), str(name))
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ProbeSpec:

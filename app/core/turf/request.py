@@ -49,7 +49,9 @@ def from_report(report: dict[str, Any], dataset: str, feature: str, behaviour: s
     found = [f for f in report["findings"] if f["feature"] == feature and f["behaviour"] == behaviour
              and (level is None or f["level"] == level)]
     if not found:
-        raise KeyError(f"no finding for feature={feature} behaviour={behaviour} in the report")
+        have = sorted({f"{f['feature']}/{f['behaviour']}" for f in report["findings"]})
+        raise ValueError(f"no finding for feature {feature!r} and behaviour {behaviour!r} in the report; "
+                         f"it has (feature/behaviour): {', '.join(have) or 'none'}")
     finding = max(found, key=lambda f: abs(f["effect"] or 0.0))  # not-estimable findings have none
     examples = []
     for cell in report.get("cells", []):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete as delete_
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,13 @@ def list_datasets(session: Session, *, owner: str | None, limit: int, offset: in
     if owner is not None:
         stmt = stmt.where(Dataset.owner == owner)
     return list(session.scalars(stmt))
+
+
+def delete(session: Session, row: Dataset) -> None:
+    """Its rows and traces go with it (ON DELETE CASCADE)."""
+    session.execute(delete_(DatasetRow).where(DatasetRow.dataset_id == row.id))
+    session.delete(row)
+    session.flush()
 
 
 def insert_rows(session: Session, dataset_id: str, rows: list[dict[str, Any]]) -> None:

@@ -12,6 +12,9 @@ from app.db.tables import Job
 from app.db.types import utcnow
 
 ACTIVE = ("queued", "running")
+# Ended without finishing, and resumable: cancelled on purpose, failed, or stopped at the terminal.
+RESUMABLE = ("cancelled", "failed", "interrupted")
+STATUSES = (*ACTIVE, "succeeded", *RESUMABLE)
 
 
 class LeaseLost(Exception):
@@ -194,12 +197,22 @@ def note_progress(session: Session, job_id: str, done: int, message: str | None,
 def requeue(session: Session, job_id: str, extra_attempts: int) -> Job | None:
     """Resume a cancelled or failed job: queued again with `extra_attempts` more to spend."""
     job = session.get(Job, job_id, with_for_update=True)
-    if job is None or job.status not in ("cancelled", "failed"):
+    if job is None or job.status not in RESUMABLE:
         return job
     job.status, job.cancel_requested, job.error, job.finished_at = "queued", False, None, None
     job.run_after = utcnow()
     job.max_attempts = job.attempts + extra_attempts
     session.flush()
+    return job
+
+
+def interrupt(session: Session, job_id: str) -> Job | None:
+    """Ctrl-C at the terminal: the in-process worker is gone, so the job ends `interrupted` at
+    once (resumable, and not to be confused with a deliberate cancel)."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is not None and job.status in ACTIVE:
+        job.status, job.finished_at, job.lease_owner = "interrupted", utcnow(), None
+        session.flush()
     return job
 
 

@@ -28,6 +28,17 @@ def list_targets(session: Session, *, owner: str | None, limit: int, offset: int
     return list(session.scalars(stmt))
 
 
+def find(session: Session, *, owner: str | None, base_url: str, model: str,
+         api_key_env: str | None) -> Target | None:
+    """The oldest target with this address, model and key reference (no stored key)."""
+    stmt = (select(Target).where(Target.owner == owner, Target.base_url == base_url, Target.model == model,
+                                 Target.api_key_encrypted.is_(None))
+            .order_by(Target.created_at).limit(1))
+    stmt = stmt.where(Target.api_key_env.is_(None) if api_key_env is None else
+                      Target.api_key_env == api_key_env)
+    return session.scalars(stmt).first()
+
+
 def has_audits(session: Session, target_id: str) -> bool:
     return bool(session.scalar(select(exists().where(Audit.target_id == target_id))))
 
