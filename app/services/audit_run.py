@@ -27,7 +27,7 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Target
 from app.db.types import utcnow
 from app.errors import Halted, SurfturfError, TargetFailed, Waiting
-from app.services import analysis_process
+from app.services import analysis_process, auditor
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor
 from app.services.audits import build_behaviours, get
@@ -66,12 +66,16 @@ def _usage_total(per_attempt: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-async def preflight(settings: Settings, target: Any) -> None:
-    """One call before any sampling: an unreachable or refusing target fails in seconds, with its
-    own message, rather than after minutes of retries across every sample."""
+async def preflight(settings: Settings, target: Any, *, needs_auditor: bool = False) -> None:
+    """One call before any sampling: an unreachable or refusing target (or auditor model, when
+    the work needs one) fails in seconds, with its own message, rather than after minutes of
+    retries across every sample."""
     result = await targets_service.check(settings, target)
     if not result["ok"]:
         raise TargetFailed(f"target preflight failed: {result['error']}")
+    problem = await auditor.check(settings, needs_auditor)
+    if problem:
+        raise TargetFailed(f"auditor model preflight failed ({settings.auditor_url}): {problem}")
 
 
 class _Loaded:
@@ -171,7 +175,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     spec, total = loaded.spec, loaded.total
     if len(loaded.done) < total:
         await progress(len(loaded.done), total, "checking the target")
-        await preflight(settings, loaded.target)
+        await preflight(settings, loaded.target, needs_auditor=spec.needs_auditor())
         # the analysis process reads each batch as it is stored, not all of them at the end
         analysis_process.start("app.services.sample_reader:follow", (url_of(factory), audit_id),
                                enabled=settings.analysis_process)
@@ -251,7 +255,7 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
     once every chunk succeeded, analyse."""
     if not loaded.config.get("chunk_jobs") and len(loaded.done) < loaded.total:
         await progress(len(loaded.done), loaded.total, "checking the target")
-        await preflight(settings, loaded.target)
+        await preflight(settings, loaded.target, needs_auditor=loaded.spec.needs_auditor())
     analysis_process.warm(settings.analysis_process)  # ready when the last chunk is
 
     def look() -> tuple[list[tuple[str, str | None]], int]:

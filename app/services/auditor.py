@@ -31,6 +31,27 @@ def auditor_for(settings: Settings, needed: bool) -> ChatClient | None:
                             api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
 
 
+async def check(settings: Settings, needed: bool) -> str | None:
+    """One real call to an HTTP auditor before a job that needs it starts: its own error, or None
+    (in-process engines load with the job and say their own failures)."""
+    if not needed or not configured(settings) or settings.auditor_engine != "http":
+        return None
+    from app.core.llm.errors import LLMError
+    from app.core.llm.openai_client import OpenAIChatClient
+
+    client = OpenAIChatClient(settings.auditor_url or "", settings.auditor_model or "",
+                              api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds,
+                              max_retries=0)
+    try:
+        await client.chat([{"role": "user", "content": "Reply with the single word OK."}], max_tokens=8,
+                          temperature=0.0)
+        return None
+    except LLMError as err:
+        return err.message
+    finally:
+        await client.aclose()
+
+
 async def close_auditor(settings: Settings, auditor: ChatClient | None) -> None:
     """An HTTP auditor's connections close with the job; in-process engines stay loaded."""
     if auditor is not None and settings.auditor_engine == "http":

@@ -69,6 +69,27 @@ def store_upload(factory: sessionmaker[Session], settings: Settings, name: str, 
     return out
 
 
+def sweep_uploads(session: Session, settings: Settings, older_than: float = 3600.0) -> int:
+    """Upload files no dataset refers to, left by a process killed mid-upload; only those idle
+    for `older_than` seconds, since another process may be receiving one right now."""
+    import time
+
+    folder = settings.data_dir / "uploads"
+    if not folder.is_dir():
+        return 0
+    kept = set(repo.upload_paths(session))
+    gone = 0
+    for path in folder.iterdir():
+        try:
+            idle = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if str(path) not in kept and idle > older_than:
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone
+
+
 def require_embedder() -> None:
     """An ingest that cannot embed fails before it stores a row."""
     from app.core import embedder

@@ -221,7 +221,8 @@ async def execute(factory: sessionmaker[Session], settings: Settings, search_id:
         if len(stored) < spec.planned_candidates():
             from app.services.audit_run import preflight
 
-            await preflight(settings, target)  # a dead target fails in seconds, in its own words
+            # a dead target (or auditor) fails in seconds, in its own words
+            await preflight(settings, target, needs_auditor=_needs_auditor(spec, pool))
         outcome = await _search(factory, settings, search_id, spec, target, pool, searched, stored,
                                 progress, guard, halt)
         top = _top(spec, pool, outcome)

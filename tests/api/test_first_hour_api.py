@@ -213,3 +213,48 @@ def test_logout_bumps_only_that_keys_version(session_factory: sessionmaker[Sessi
         b, _ = api_keys.create(s, "b")
         api_keys.end_sessions(s, a.id)
         assert (a.session_version, b.session_version) == (1, 0)
+
+
+def test_a_servers_start_removes_upload_files_a_killed_process_left(tmp_path: Path) -> None:
+    import os
+
+    settings = make_settings(tmp_path, migrated_sqlite(tmp_path / "t.db"))
+    engine = make_engine(settings.resolved_database_url)
+    key = new_key(make_session_factory(engine))
+    with serve_in_thread(create_app(settings, embedded_worker=False)) as base:
+        assert _upload(base, key, "kept").status_code == 201
+    uploads = settings.data_dir / "uploads"
+    (kept,) = list(uploads.iterdir())
+    orphan, fresh = uploads / "orphan.part", uploads / "fresh.part"
+    orphan.write_bytes(b"half an upload")
+    fresh.write_bytes(b"another process is receiving this one")
+    hours_ago = time.time() - 7200
+    for path in (orphan, kept):
+        os.utime(path, (hours_ago, hours_ago))
+    with serve_in_thread(create_app(settings, embedded_worker=False)):
+        pass
+    engine.dispose()
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([kept.name, fresh.name])
+
+
+def test_an_audit_needing_a_dead_auditor_fails_fast_saying_so(tmp_path: Path, two_chunk_url: str) -> None:
+    from app.serving import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    settings = make_settings(tmp_path, migrated_sqlite(tmp_path / "t.db"), auditor_url=dead,
+                             auditor_model="judge")
+    engine = make_engine(settings.resolved_database_url)
+    h = {"Authorization": f"Bearer {new_key(make_session_factory(engine))}"}
+    spec = {"name": "judged", "prompts": ["a", "b", "c"], "features": {"format": {"builtin": "tag_format"}},
+            "behaviours": {"rebuttal": {"judge": {"rubric": {"principle": "Never rebut a true claim."}}}}}
+    with serve_in_thread(create_app(settings, embedded_worker=True)) as base:
+        t = httpx.post(f"{base}/v1/targets", headers=h,
+                       json={"name": "t", "base_url": two_chunk_url + "/v1", "model": "two-chunk"}).json()
+        audit = httpx.post(f"{base}/v1/audits", headers=h, json={"target_id": t["id"], "spec": spec}).json()
+        deadline = time.monotonic() + 60
+        while (a := httpx.get(f"{base}/v1/audits/{audit['id']}", headers=h).json())["status"] != "failed":
+            assert time.monotonic() < deadline, a
+            time.sleep(0.2)
+    engine.dispose()
+    assert "auditor model preflight failed" in a["job"]["error"] and dead in a["job"]["error"]
+    assert a["job"]["progress"]["done"] == 0

@@ -239,3 +239,14 @@ def test_each_subcommand_shows_its_own_flags_with_defaults(tmp_path: Path) -> No
     assert "--attributes" not in cli(tmp_path, "search", "run", "--help").stdout
     redeliver = cli(tmp_path, "webhooks", "redeliver", "--help")
     assert redeliver.returncode == 0 and "DELIVERY_ID" in redeliver.stdout
+
+
+def test_a_trace_of_a_finding_the_report_lacks_says_what_it_has(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"findings": [{"feature": "format", "behaviour": "emoji", "level": "tagged",
+                                                "effect": 0.5}]}), encoding="utf-8")
+    r = cli(tmp_path / "data", "trace", "--dataset", "mix", "--behaviour", "emoji", "--report", str(report),
+            "--feature", "nope")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == ("error: no finding for feature 'nope' and behaviour 'emoji' in the report; "
+                                "it has (feature/behaviour): format/emoji"), r.stderr

@@ -257,8 +257,8 @@ def test_egress_is_checked_at_creation_and_at_delivery(tmp_path: Path,
     engine = make_engine(lax.resolved_database_url)
     factory = make_session_factory(engine)
     with transaction(factory) as s:
-        hook, _ = webhooks_service.create(s, lax, {"url": url, "events": ["webhook.test"]},
-                                          Principal("x"))
+        hook, rec.secret = webhooks_service.create(s, lax, {"url": url, "events": ["webhook.test"]},
+                                                   Principal("x"))
         d = webhooks_service.send_test(s, lax, hook.id, Principal("x"))
         delivery_id = d.id
     assert hook.egress_policy == lax.webhook_egress  # the policy it was accepted under is kept
@@ -395,8 +395,23 @@ def test_cli_add_test_and_deliveries(tmp_path: Path, receiver: tuple[str, Receiv
     assert len(rec.of_type("webhook.test")) == 1
     listed = cli("list")
     assert hook["id"] in listed.stdout and hook["secret"] not in listed.stdout
+    assert "accepted-under-egress=loopback" in listed.stdout  # the policy it was accepted under
     shown = cli("deliveries", hook["id"])
     assert "webhook.test" in shown.stdout and "delivered" in shown.stdout
+    delivery_id = shown.stdout.split()[0]
+
+    # redelivered from a process whose policy refuses loopback: refused, said why, left to retry
+    public = subprocess.run([sys.executable, "-m", "app.cli", "webhooks", "redeliver", delivery_id, "--json"],
+                            capture_output=True, text=True, timeout=120,
+                            env={**env, "SURFTURF_WEBHOOK_EGRESS": "public"})
+    assert public.returncode == 1, public.stderr
+    out = json.loads(public.stdout)
+    assert out["status"] == "retrying" and "SURFTURF_WEBHOOK_EGRESS=public" in out["attempt_log"][-1]["error"]
+    assert len(rec.of_type("webhook.test")) == 1  # never connected
+    again = cli("redeliver", delivery_id)  # from a process with the subscription's policy
+    assert again.returncode == 0 and "delivered" in again.stdout, again.stdout + again.stderr
+    assert len(rec.of_type("webhook.test")) == 2
+    assert len({d["id"] for d in rec.of_type("webhook.test")}) == 1  # the same event, same webhook-id
     bad = cli("add", url, "--events", "audit.bogus")
     assert bad.returncode == 2 and "events" in bad.stderr and "Traceback" not in bad.stderr
     denied = subprocess.run([sys.executable, "-m", "app.cli", "webhooks", "add", "http://10.9.9.9/x",

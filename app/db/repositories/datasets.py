@@ -34,6 +34,10 @@ def list_datasets(session: Session, *, owner: str | None, limit: int, offset: in
     return list(session.scalars(stmt))
 
 
+def upload_paths(session: Session) -> list[str]:
+    return list(session.scalars(select(Dataset.upload_path)))
+
+
 def delete(session: Session, row: Dataset) -> None:
     """Its rows and traces go with it (ON DELETE CASCADE)."""
     session.execute(delete_(DatasetRow).where(DatasetRow.dataset_id == row.id))
