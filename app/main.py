@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import __version__
 from app.api import audits, datasets, docs, health, jobs, searches, targets, traces, webhooks
 from app.api.limits import BodyLimitMiddleware
-from app.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
 from app.db.engine import make_engine, make_session_factory
 from app.errors import InvalidInput, SurfturfError
@@ -68,7 +68,6 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     app.state.session_factory = session_factory
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
     docs.install(app)
     for router in (health.router, targets.router, jobs.router, audits.router, searches.router,

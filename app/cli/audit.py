@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.cli.common import DATA, CLIError, add_actions, add_command, json_flag, settings_of, write_report
+from app.cli.common import (
+    DATA,
+    CLIError,
+    add_actions,
+    add_command,
+    concurrency,
+    json_flag,
+    positive_int,
+    settings_of,
+    write_report,
+)
 from app.cli.models import organism_path
 from app.startup import collector_paused
 
@@ -210,29 +220,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _concurrency(text: str) -> int:
-    n = int(text) if text.isdigit() else 0
-    if not 1 <= n <= 1024:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 1024")
-    return n
-
-
-def _positive(text: str) -> int:
-    n = int(text) if text.isdigit() else 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number, 1 or more")
-    return n
-
-
 def register(sub: Any) -> None:
     acts = add_actions(sub, "audit", "run a probe spec embedded; list, show, resume, cancel or export "
                        "audits; re-analyse samples; print the spec's JSON Schema")
     r = add_command(acts, "run", "run a probe spec against a target on the embedded default", _audit_run)
     r.add_argument("spec", metavar="SPEC", help="the probe spec file (YAML or JSON)")
-    _target_flags(r)
-    r.add_argument("--samples-per-prompt", dest="samples", type=_positive, metavar="N",
+    target_flags(r)
+    r.add_argument("--samples-per-prompt", dest="samples", type=positive_int, metavar="N",
                    help="override design.samples_per_prompt")
-    _concurrency_flag(r)
+    concurrency_flag(r)
     r.add_argument("--out", help="write the JSON report here")
     r.add_argument("--new", action="store_true",
                    help="start a new audit even if an unfinished one of this spec and target exists")
@@ -245,7 +241,7 @@ def register(sub: Any) -> None:
     an.add_argument("--out", help="write the JSON report here")
     json_flag(an, "the report JSON")
     ls = add_command(acts, "list", "audits of the embedded database, newest first", _audit_list)
-    ls.add_argument("--limit", type=_positive, default=50, help="how many")
+    ls.add_argument("--limit", type=positive_int, default=50, help="how many")
     json_flag(ls)
     for name, fn, help_ in (("show", _audit_show, "one audit: status, progress, findings"),
                             ("cancel", _audit_cancel, "stop a running audit (resumable)"),
@@ -258,7 +254,7 @@ def register(sub: Any) -> None:
             a.add_argument("--out", help="the JSONL file" if name == "export" else
                            "write the JSON report here")
         if name == "resume":
-            _concurrency_flag(a)
+            concurrency_flag(a)
         if name != "export":
             json_flag(a)
     add_command(acts, "schema", "the probe spec's JSON Schema", _audit_schema)
@@ -272,14 +268,14 @@ def register(sub: Any) -> None:
     json_flag(m, "the report JSON")
 
 
-def _target_flags(p: argparse.ArgumentParser) -> None:
+def target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-url", required=True, help="the target's OpenAI-compatible base URL (…/v1)")
     p.add_argument("--target-model", required=True, help="the model name the target serves")
     p.add_argument("--target-api-key-env", metavar="VAR",
                    help="environment variable holding the target's API key (must be set)")
 
 
-def _concurrency_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--concurrency", type=_concurrency, metavar="N",
+def concurrency_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--concurrency", type=concurrency, metavar="N",
                    help="requests in flight (overrides design.concurrency; capped by "
                    "SURFTURF_TARGET_MAX_CONCURRENCY)")

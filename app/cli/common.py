@@ -48,6 +48,20 @@ def add_actions(sub: Any, name: str, help: str) -> Any:
     return group.add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
+def positive_int(text: str) -> int:
+    n = int(text) if text.isdigit() else 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number, 1 or more")
+    return n
+
+
+def concurrency(text: str) -> int:
+    n = int(text) if text.isdigit() else 0
+    if not 1 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 1024")
+    return n
+
+
 def json_flag(p: argparse.ArgumentParser, what: str = "JSON") -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} on stdout")
 

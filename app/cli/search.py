@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import CLIError, add_actions, add_command, json_flag, settings_of
+from app.cli.common import CLIError, add_actions, add_command, json_flag, positive_int, settings_of
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -113,12 +113,12 @@ def discoveries_table(doc: dict[str, Any]) -> str:
 
 
 def register(sub: Any) -> None:
-    from app.cli.audit import _positive, _target_flags
+    from app.cli.audit import target_flags
 
     acts = add_actions(sub, "search", "SURF adaptive search: discover triggers, then confirm them")
     r = add_command(acts, "run", "search a target for triggers, then confirm the top ones", _run)
     r.add_argument("spec", metavar="SPEC", help="the search spec file (YAML or JSON)")
-    _target_flags(r)
+    target_flags(r)
     r.add_argument("--out", help="write search.json here")
     json_flag(r, "search.json")
     sh = add_command(acts, "show", "a finished search's result (search.json)", _show)
@@ -126,13 +126,13 @@ def register(sub: Any) -> None:
     sh.add_argument("--out", help="write search.json here")
     json_flag(sh, "search.json")
     ls = add_command(acts, "list", "searches of the embedded database, newest first", _list)
-    ls.add_argument("--limit", type=_positive, default=50, help="how many")
+    ls.add_argument("--limit", type=positive_int, default=50, help="how many")
     c = add_command(acts, "confirm", "a confirmation audit of a search's top (or chosen) attributes",
                     _confirm)
     c.add_argument("id", metavar="SEARCH_ID")
-    c.add_argument("--top-k", type=_positive, help="how many top attributes (default: the spec's)")
+    c.add_argument("--top-k", type=positive_int, help="how many top attributes (default: the spec's)")
     c.add_argument("--attributes", metavar="ID[,ID…]", help="these attribute ids instead (comma-separated)")
-    c.add_argument("--samples-per-prompt", type=_positive, help="samples per prompt and cell")
+    c.add_argument("--samples-per-prompt", type=positive_int, help="samples per prompt and cell")
     c.add_argument("--out", help="write the audit report here")
     json_flag(c, "the audit report")
     x = add_command(acts, "cancel", "stop a running search (and its confirmation audit)", _cancel)

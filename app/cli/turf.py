@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import add_actions, add_command, json_flag, settings_of
+from app.cli.common import add_actions, add_command, json_flag, positive_int, settings_of
 from app.core.text import fmt_q
 
 
@@ -134,8 +134,6 @@ def cmd_datasets_delete(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from app.cli.audit import _positive
-
     i = add_command(sub, "ingest", "ingest a post-training JSONL file (TURF; needs the embed extra: "
                     "make install-turf)", cmd_ingest)
     i.add_argument("file", help="JSONL: one {messages: [...], source?} per line")
@@ -158,7 +156,7 @@ def register(sub: Any) -> None:
         acts = add_actions(sub, group, f"list, show{' or delete' if group == 'datasets' else ''} "
                            f"{group} (TURF)")
         ls = add_command(acts, "list", f"{group}, newest first", fn)
-        ls.add_argument("--limit", type=_positive, default=50, help="how many")
+        ls.add_argument("--limit", type=positive_int, default=50, help="how many")
         json_flag(ls)
         sh = add_command(acts, "show", f"one of the {group}", fn)
         sh.add_argument("id", help="the id" + (" or the name" if group == "datasets" else ""))

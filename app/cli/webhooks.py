@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from app.cli.common import add_actions, add_command, json_flag, settings_of
+from app.cli.common import add_actions, add_command, json_flag, positive_int, settings_of
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -153,8 +153,6 @@ def _deliver_now(settings: Any, queue: Any, *, as_json: bool) -> int:
 
 
 def register(sub: Any) -> None:
-    from app.cli.audit import _positive
-
     acts = add_actions(sub, "webhooks", "signed event notifications (audit.miscalibrated, …)")
     a = add_command(acts, "add", "subscribe a receiver URL to events", _add)
     a.add_argument("url", metavar="URL", help="the receiver (checked against SURFTURF_WEBHOOK_EGRESS)")
@@ -169,7 +167,7 @@ def register(sub: Any) -> None:
         c = add_command(acts, name, help_, fn)
         c.add_argument("id", metavar="WEBHOOK_ID", help="the webhook id (surfturf webhooks list)")
         if name == "deliveries":
-            c.add_argument("--limit", type=_positive, default=50, help="how many")
+            c.add_argument("--limit", type=positive_int, default=50, help="how many")
         if name != "remove":
             json_flag(c)
     r = add_command(acts, "redeliver", "send a delivery's event again (same webhook-id), first try "
