@@ -53,7 +53,7 @@ def resolve(settings: Settings) -> Settings:
     secret."""
     from app.config import DEV_SECRET
 
-    if settings.secret_key != DEV_SECRET:
+    if settings.secret_key and settings.secret_key != DEV_SECRET:  # set by the operator
         return settings
     path = settings.data_dir / SECRET_FILE
     made = False

@@ -11,7 +11,7 @@ from app.config import Settings
 from app.core import embedder
 from app.core.behaviours.registry import build_behaviour
 from app.core.turf.attributes import attributes
-from app.core.turf.request import TraceRequest, from_report
+from app.core.turf.request import NoSuchFinding, TraceRequest, from_report
 from app.core.turf.rows import Row
 from app.core.user_regex import compile_user_regex
 from app.db.engine import transaction
@@ -43,8 +43,8 @@ def resolve(session: Session, data: dict[str, Any], who: Principal) -> TraceRequ
     try:
         req = from_report(report, str(data["dataset"]), ref.get("feature", ""), ref.get("behaviour", ""),
                           ref.get("level"))
-    except KeyError as exc:
-        raise InvalidInput(f"finding: {exc.args[0]}", field="finding") from None
+    except NoSuchFinding as exc:
+        raise InvalidInput(f"finding: {exc}", field="finding") from None
     extra: dict[str, Any] = {k: data[k] for k in ("k", "prompt_features", "alpha") if k in data}
     return parse_request({**req.model_dump(mode="json"), **extra,
                           "examples": [*req.model_dump(mode="json")["examples"],

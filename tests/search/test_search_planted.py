@@ -53,7 +53,8 @@ def test_search_ranks_both_planted_attributes_and_confirmation_flags_exactly_the
             WebhookDelivery.event_type == "search.completed")) == 1
     planned_audit = audit.report["totals"]["work_items"]
     assert planned_audit == 8 * 6 * 10
-    assert organism.state.requests - before == doc["usage"]["target_calls"] + planned_audit + 1
+    # + one preflight call each: the search's and its confirmation audit's
+    assert organism.state.requests - before == doc["usage"]["target_calls"] + planned_audit + 2
     print(f"\nsearch: {doc['usage']['target_calls']} target calls, ranks query_tag "
           f"{ranks['query_tag']} metadata {ranks['metadata']} of {len(ranks)}; confirmation "
           f"({planned_audit} samples): " + "; ".join(

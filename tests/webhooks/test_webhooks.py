@@ -352,7 +352,8 @@ def test_worker_sigkilled_during_a_delivery_then_it_is_delivered(tmp_path: Path)
     env = {**os.environ, "SURFTURF_DATABASE_URL": settings.resolved_database_url,
            "SURFTURF_DATA_DIR": str(settings.data_dir), "SURFTURF_LEASE_SECONDS": "2",
            "SURFTURF_HEARTBEAT_SECONDS": "0.3", "SURFTURF_WORKER_POLL_SECONDS": "0.1",
-           "SURFTURF_WEBHOOK_EGRESS": "loopback", "SURFTURF_LOG_LEVEL": "WARNING"}
+           "SURFTURF_WEBHOOK_EGRESS": "loopback", "SURFTURF_LOG_LEVEL": "WARNING",
+           "SURFTURF_SECRET_KEY": settings.secret_key}  # one secret for every process, as deployed
     with serve_in_thread(rec.app) as base:
         with transaction(factory) as s:
             hook, rec.secret = webhooks_service.create(

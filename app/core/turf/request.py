@@ -43,6 +43,10 @@ class TraceRequest(Strict):
         return self
 
 
+class NoSuchFinding(ValueError):
+    """The report has no finding of that feature and behaviour; the message lists those it has."""
+
+
 def from_report(report: dict[str, Any], dataset: str, feature: str, behaviour: str,
                 level: str | None = None) -> TraceRequest:
     """Take the finding, its scorer and its elicited examples from an audit report."""
@@ -50,7 +54,7 @@ def from_report(report: dict[str, Any], dataset: str, feature: str, behaviour: s
              and (level is None or f["level"] == level)]
     if not found:
         have = sorted({f"{f['feature']}/{f['behaviour']}" for f in report["findings"]})
-        raise ValueError(f"no finding for feature {feature!r} and behaviour {behaviour!r} in the report; "
+        raise NoSuchFinding(f"no finding for feature {feature!r} and behaviour {behaviour!r} in the report; "
                          f"it has (feature/behaviour): {', '.join(have) or 'none'}")
     finding = max(found, key=lambda f: abs(f["effect"] or 0.0))  # not-estimable findings have none
     examples = []
