@@ -30,8 +30,9 @@ def new_upload(settings: Settings) -> UploadReceiver:
 
 
 async def receive(settings: Settings, chunks: AsyncIterator[bytes]) -> UploadReceiver:
-    """Parse a streamed upload off the event loop, in ~1 MB slices; a failure leaves no file."""
-    upload = new_upload(settings)
+    """Parse a streamed upload off the event loop, in ~1 MB slices; a failure leaves no file.
+    Every file operation (open, write, close, unlink) runs in a thread too."""
+    upload = await asyncio.to_thread(new_upload, settings)
     try:
         buf: list[bytes] = []
         size = 0
@@ -43,9 +44,9 @@ async def receive(settings: Settings, chunks: AsyncIterator[bytes]) -> UploadRec
                 buf, size = [], 0
         if buf:
             await asyncio.to_thread(upload.feed, b"".join(buf))
-        upload.close()
+        await asyncio.to_thread(upload.close)
     except BaseException:
-        upload.discard()
+        await asyncio.shield(asyncio.to_thread(upload.discard))
         raise
     return upload
 

@@ -59,3 +59,14 @@ def test_ingest_audit_trace(tmp_path: Path, two_chunk_url: str) -> None:
     missing = cli(tmp_path, "trace", "--dataset", "mix", "--report", str(tmp_path / "report.json"),
                   "--feature", "nope", "--behaviour", "signoff")
     assert missing.returncode == 2 and "no finding" in missing.stderr
+
+    listed = json.loads(cli(tmp_path, "datasets", "list", "--json").stdout)
+    assert [d["name"] for d in listed] == ["mix"]
+    index = tmp_path / "datasets" / listed[0]["id"]  # the CLI's data dir is tmp_path
+    assert index.is_dir()
+    deleted = cli(tmp_path, "datasets", "delete", "mix")
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(cli(tmp_path, "datasets", "list", "--json").stdout) == []
+    assert not index.exists()  # index and files too
+    gone = cli(tmp_path, "datasets", "show", "mix")
+    assert gone.returncode == 2 and "mix" in gone.stderr
