@@ -192,16 +192,16 @@ async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sa
             status = "succeeded" if until is not None and until(s) else j.status
             return status, j.progress_done, j.progress_total, j.progress_message, j.error
 
-    started = False
+    first = True
     try:
         while True:
             status, done, total, message, error = await asyncio.to_thread(read)
             if total and bar.total != total:
                 bar.total = total
-            if total and not started:  # a resumed job's stored work is not this run's rate
+            if first:  # what a resumed job did before this run is not this run's rate
                 bar.initial = bar.n = bar.last_print_n = done
                 bar.start_t = bar.last_print_t = bar._time()
-                started = True
+                first = False
             bar.n = done
             bar.set_postfix_str(message or status, refresh=False)
             bar.refresh()
