@@ -12,10 +12,11 @@ from app.cli.common import CLIError, add_actions, add_command, json_flag, positi
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from app.core.behaviours.rubric import Rubric
     from app.core.search.result import SearchResult
     from app.core.search.spec import SearchSpec
 
-    model = SearchResult if args.result else SearchSpec
+    model = Rubric if args.rubric else SearchResult if args.result else SearchSpec
     print(json.dumps(model.model_json_schema(), indent=2))
     return 0
 
@@ -138,4 +139,7 @@ def register(sub: Any) -> None:
     x = add_command(acts, "cancel", "stop a running search (and its confirmation audit)", _cancel)
     x.add_argument("id", metavar="SEARCH_ID")
     sc = add_command(acts, "schema", "the search spec's JSON Schema", _schema)
-    sc.add_argument("--result", action="store_true", help="the result's (search.json) schema instead")
+    which = sc.add_mutually_exclusive_group()
+    which.add_argument("--result", action="store_true", help="the result's (search.json) schema instead")
+    which.add_argument("--rubric", action="store_true", help="the rubric's schema instead (surfturf's and "
+                       "SURF's keys; docs/rubric.schema.json)")

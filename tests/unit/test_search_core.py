@@ -28,7 +28,7 @@ BASE = {"name": "s", "seed_prompts": ["a?", "b?", "c?", "d?"],
      "must contain {prompt}"),
     ({"attributes": [{"id": "x", "text": "X"}, {"id": "x", "text": "Y"}]}, "duplicate ids"),
     ({"attributes": [{"id": "a b", "text": "X"}, {"id": "y", "text": "Y"}]}, "should match pattern"),
-    ({"judge": {"rubric": {"scoring_guide": "?"}}}, "rubric needs a principle"),
+    ({"judge": {"rubric": {"scoring_guide": "?"}}}, "a rubric needs its principle"),
     ({"judge": {}}, "exactly one of rubric, behaviour"),
     ({"attributes_file": "pool.jsonl"}, "exactly one of attributes"),
     ({"seed_prompts": ["a?", "b?"]}, "hold-out needs 4+"),
@@ -95,8 +95,10 @@ def test_plans_draw_by_weight_are_seeded_and_capped() -> None:
 
 
 def test_committed_search_schemas_are_current() -> None:
-    for name, model in (("search-spec", SearchSpec), ("search-result", SearchResult)):
+    from app.core.behaviours.rubric import Rubric
+
+    for name, model, flag in (("search-spec", SearchSpec, ""), ("search-result", SearchResult, " --result"),
+                              ("rubric", Rubric, " --rubric")):
         committed = json.loads((DOCS / f"{name}.schema.json").read_text())
-        flag = " --result" if model is SearchResult else ""
         assert committed == model.model_json_schema(), (
             f"regenerate: surfturf search schema{flag} > docs/{name}.schema.json")

@@ -7,20 +7,12 @@ from typing import Any, ClassVar
 
 from app.core.behaviours.base import Behaviour, Score
 from app.core.behaviours.registry import behaviour
+from app.core.behaviours.rubric import render_rubric
 from app.core.llm.base import ChatClient
 from app.core.llm.errors import LLMError
 
 SCORE_RE = re.compile(r"(?:score|rating)\s*[:=]?\s*(\d{1,3})", re.IGNORECASE)
 TAG_RE = re.compile(r"<score>\s*(\d{1,3})\s*</score>", re.IGNORECASE)
-
-
-def render_rubric(rubric: dict[str, Any]) -> str:
-    parts = [f"Principle: {rubric.get('principle') or rubric.get('name', '')}"]
-    if rubric.get("scoring_guide") or rubric.get("guide"):
-        parts.append(f"Scoring guide (0-100):\n{rubric.get('scoring_guide') or rubric.get('guide')}")
-    for ex in rubric.get("examples", []) or []:
-        parts.append(f"Example:\n{ex}")
-    return "\n\n".join(parts)
 
 
 def parse_score(text: str) -> int | None:

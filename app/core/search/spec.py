@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from app.core.behaviours.rubric import Rubric, parse_rubric
 from app.core.strict import Strict
 from app.core.surf.spec import NAME_PATTERN, BehaviourSpec, PromptText
 
@@ -38,18 +39,23 @@ class DatasetAttributes(Strict):
 
 
 class SearchJudge(Strict):
-    rubric: dict[str, Any] | None = Field(default=None, description="SURF rubric (principle, "
-                                          "scoring_guide, examples), scored 0-100 by the auditor.")
+    rubric: dict[str, Any] | None = Field(default=None, description="A rubric, surfturf's (principle, "
+                                          "scoring_guide, examples) or SURF's "
+                                          "(principle_specific_details, exp_name, …), scored 0-100 "
+                                          "by the auditor; schema: `surfturf search schema --rubric`.")
     behaviour: BehaviourSpec | None = Field(default=None, description="Any registered scorer: "
                                             "elicited = 100, not = 0.")
     threshold: float = Field(default=50, ge=0, le=100, description="Above it: a violation.")
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _rubric(cls, v: Any) -> Any:
+        return v if v is None or isinstance(v, str) else parse_rubric(v)
 
     @model_validator(mode="after")
     def _one(self) -> SearchJudge:
         if (self.rubric is None) == (self.behaviour is None):
             raise ValueError("give exactly one of rubric, behaviour")
-        if self.rubric is not None and not (self.rubric.get("principle") or self.rubric.get("name")):
-            raise ValueError("rubric needs a principle")
         return self
 
     def behaviour_spec(self) -> BehaviourSpec:
@@ -88,6 +94,9 @@ class ConfirmSpec(Strict):
 
 
 class SearchSpec(Strict):
+    """Precedence for the name and budget: the spec's own values, then a SURF rubric's experiment
+    settings (exp_name, num_iterations, buffer_size, candidates_per_iter), then the defaults."""
+
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1, max_length=200)
     seed_prompts: list[PromptText] = Field(min_length=2, max_length=100_000)
@@ -103,6 +112,24 @@ class SearchSpec(Strict):
     max_tokens: int = Field(default=128, ge=1, le=8192)
     concurrency: int = Field(default=8, ge=1, le=1024)
     seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _surf_settings(cls, data: Any) -> Any:
+        judge = data.get("judge") if isinstance(data, dict) else None
+        rubric = judge.get("rubric") if isinstance(judge, dict) else None
+        if not isinstance(rubric, dict):
+            return data
+        try:
+            given = Rubric.model_validate(rubric).search_defaults()
+        except ValueError:
+            return data  # the judge's own validation says what is wrong
+        budget = data.get("budget")
+        merged = {**given.get("budget", {}), **(budget if isinstance(budget, dict) else {})}
+        out = {**({"name": given["name"]} if "name" in given else {}), **data}
+        if merged and (budget is None or isinstance(budget, dict)):
+            out["budget"] = merged
+        return out
 
     @model_validator(mode="after")
     def _pool(self) -> SearchSpec:

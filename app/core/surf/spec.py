@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from app.core.behaviours.registry import BEHAVIOURS, resolve_id
+from app.core.behaviours.rubric import parse_rubric
 from app.core.limits import MAX_WORK_ITEMS
 from app.core.stats import sequential
 from app.core.strict import Strict
@@ -113,7 +114,9 @@ class FeatureSpec(Strict):
 
 
 class JudgeSpec(Strict):
-    rubric: dict[str, Any] = Field(description="SURF rubric: principle, scoring_guide, examples.")
+    rubric: dict[str, Any] = Field(description="A rubric: surfturf's (principle, scoring_guide, "
+                                   "examples) or SURF's (principle_specific_details); schema: "
+                                   "`surfturf search schema --rubric`.")
     threshold: float = Field(default=50, ge=0, le=100)
 
     @field_validator("rubric", mode="before")
@@ -121,7 +124,7 @@ class JudgeSpec(Strict):
     def _inline(cls, v: Any) -> Any:
         if isinstance(v, str):
             raise ValueError("rubric must be inline here; the CLI inlines rubric files for you")
-        return v
+        return parse_rubric(v)
 
 
 class BehaviourSpec(Strict):
