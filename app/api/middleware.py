@@ -67,4 +67,3 @@ class RequestContextMiddleware:
             log.info("request", extra={"method": scope["method"], "path": scope["path"],
                                        "status": status, "ms": round(elapsed * 1000, 1)})
             request_id_var.reset(token)
-

@@ -103,13 +103,13 @@ def require_embedder() -> None:
 def create(session: Session, settings: Settings, name: str, upload: UploadReceiver,
            on_error: str, who: Principal) -> Dataset:
     """Reject policy refuses the whole upload on any bad line; nothing stored, nothing changed.
-    A dataset whose ingest ended unfinished gives its name up to the new one."""
+    A dataset whose ingest ended unfinished gives its name up to the new one. Callers check the
+    embedder (`require_embedder`) before they receive the upload."""
     try:
         try:
             check_name("dataset name", name)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="name") from None
-        require_embedder()
         existing = repo.by_name(session, name, who.owner)
         if existing is not None:
             job = jobs_repo.get(session, existing.job_id or "")
@@ -146,7 +146,8 @@ def delete(session: Session, settings: Settings, ref: str, who: Principal) -> No
 
 
 def _remove(session: Session, settings: Settings, ds: Dataset) -> None:
-    """Rows first, then files: a crash in between leaves files without a row, never the reverse."""
+    """The row goes with the caller's transaction, the files at once: should that transaction
+    then fail, the row stays with its files gone, and deleting it again finishes the job."""
     import shutil
 
     files = [dataset_dir(settings, ds.id), Path(ds.upload_path)]

@@ -154,10 +154,9 @@ def redeliver(session: Session, settings: Settings, webhook_id: str | None, deli
     """The same event (same webhook-id) again, on a fresh retry schedule (`webhook_id` None: the
     delivery's own subscription)."""
     d = repo.get_delivery(session, delivery_id)
-    hook = get(session, webhook_id or (d.webhook_id if d is not None else ""), who) \
-        if d is not None or webhook_id else None
-    if d is None or hook is None or d.webhook_id != hook.id:
+    if d is None or webhook_id not in (None, d.webhook_id):
         raise NotFound(f"delivery {delivery_id} not found")
+    hook = get(session, d.webhook_id, who)
     d.status, d.next_attempt_at = "pending", None
     _schedule(session, settings, d, hook.owner)
     return d

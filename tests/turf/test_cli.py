@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -68,5 +69,8 @@ def test_ingest_audit_trace(tmp_path: Path, two_chunk_url: str) -> None:
     assert deleted.returncode == 0, deleted.stderr
     assert json.loads(cli(tmp_path, "datasets", "list", "--json").stdout) == []
     assert not index.exists()  # index and files too
+    with sqlite3.connect(tmp_path / "surfturf.db") as db:  # rows and traces by ON DELETE CASCADE
+        assert db.execute("SELECT count(*) FROM dataset_rows").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM traces").fetchone() == (0,)
     gone = cli(tmp_path, "datasets", "show", "mix")
     assert gone.returncode == 2 and "mix" in gone.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete as delete_
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -40,7 +39,6 @@ def upload_paths(session: Session) -> list[str]:
 
 def delete(session: Session, row: Dataset) -> None:
     """Its rows and traces go with it (ON DELETE CASCADE)."""
-    session.execute(delete_(DatasetRow).where(DatasetRow.dataset_id == row.id))
     session.delete(row)
     session.flush()
 
