@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         "running the local model auditor_model (e.g. smollm2) inside the worker.",
     )
     auditor_api_key: str | None = Field(default=None, description="Never echoed.")
+    query_url: str | None = Field(default=None, description="A search's query model (SURF's "
+                                  "--query-model), OpenAI-compatible; default: auditor_url.")
+    query_model: str | None = Field(default=None, description="The query model's name; unset: the "
+                                    "auditor writes queries. Uses auditor_api_key.")
     analysis_process: bool = Field(default=True, description="Run statistics in a child process "
                                    "started with sampling (imports overlap the target's answers).")
     turf_exact_limit: int = Field(default=100_000, ge=1, description="A dataset with fewer rows "

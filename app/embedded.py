@@ -149,15 +149,17 @@ def resume_audit_embedded(settings: Settings, audit_id: str, concurrency: int | 
 
 
 def run_search_embedded(settings: Settings, spec: Any, *, target_url: str, target_model: str,
-                        api_key_env: str | None = None) -> dict[str, Any] | None:
-    """A search and its confirmation audit, on the in-process worker; returns search.json."""
+                        api_key_env: str | None = None, records: Any = None) -> dict[str, Any] | None:
+    """A search and its confirmation audit, on the in-process worker; returns search.json.
+    `records`: the attribute records the CLI read from the spec's attributes_file."""
     from app.services import searches
 
     local = _trusted(settings, api_key_env)
 
     def create(s: Session) -> tuple[str, str]:
         target = _new_target(s, local, target_url, target_model, api_key_env)
-        row = searches.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME)
+        row = searches.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME,
+                              records=records)
         return row.id, row.job_id or ""
 
     return run_embedded(local, create, lambda s, i: searches.get(s, i).result, label="search",

@@ -268,9 +268,13 @@ def register(sub: Any) -> None:
     json_flag(m, "the report JSON")
 
 
-def target_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target-url", required=True, help="the target's OpenAI-compatible base URL (…/v1)")
-    p.add_argument("--target-model", required=True, help="the model name the target serves")
+def target_flags(p: argparse.ArgumentParser, *, model_strings: bool = False) -> None:
+    """`model_strings`: --target-model also takes SURF's http://HOST:PORT/v1:MODEL, and then
+    --target-url may be left out."""
+    p.add_argument("--target-url", required=not model_strings,
+                   help="the target's OpenAI-compatible base URL (…/v1)")
+    p.add_argument("--target-model", required=True, help="the model name the target serves" + (
+        ", or SURF's http://HOST:PORT/v1:MODEL" if model_strings else ""))
     p.add_argument("--target-api-key-env", metavar="VAR",
                    help="environment variable holding the target's API key (must be set)")
 

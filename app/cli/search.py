@@ -57,7 +57,10 @@ def _show(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
     from app.services import searches
 
-    doc = with_session(settings_of(args), lambda s: searches.result(s, args.id, ME))
+    settings = settings_of(args)
+    doc = with_session(settings, lambda s: searches.result(s, args.id, ME))
+    if args.output_dir:
+        _surf_layout(settings, doc, Path(args.output_dir))
     _write(doc, args.out, args.json)
     return 0
 
@@ -67,16 +70,95 @@ def _run(args: argparse.Namespace) -> int:
     from app.core.surf.loader import SpecFileError
     from app.embedded import run_search_embedded
 
+    if args.spec is None and not (args.rubric and args.attributes):
+        raise CLIError("search run: give a SPEC file, or SURF's --rubric and --attributes (or both: "
+                       "flags override the spec)")
+    settings = _models(settings_of(args), args)
+    url, model = _model(args.target_model, "--target-model")
+    target_url = args.target_url or url
+    if target_url is None:
+        raise CLIError("search run: give --target-url, or --target-model as http://HOST:PORT/v1:MODEL")
     try:
-        spec = load_search_file(Path(args.spec))
+        spec = load_search_file(Path(args.spec) if args.spec else None, _overrides(args))
+        records = _read_records(spec)
     except (SpecFileError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    doc = run_search_embedded(settings_of(args), spec, target_url=args.target_url,
-                              target_model=args.target_model, api_key_env=args.target_api_key_env)
+    doc = run_search_embedded(settings, spec, target_url=target_url, target_model=model,
+                              api_key_env=args.target_api_key_env, records=records)
     if doc is None:
         return 1
+    if args.output_dir:
+        _surf_layout(settings, doc, Path(args.output_dir))
     _write(doc, args.out, args.json)
     return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """SURF's flags as spec values (flags > spec > the SURF rubric's settings > defaults)."""
+    out: dict[str, Any] = {}
+    if args.rubric:
+        out["judge"] = {"rubric": args.rubric}
+    if args.attributes:
+        out["attributes_file"] = args.attributes
+    if args.attribute_column:
+        out["attribute_column"] = args.attribute_column
+    flags = (("iterations", args.iterations), ("candidates_per_iteration", args.candidates),
+             ("runs", args.num_runs), ("buffer_size", args.buffer_size))
+    budget = {k: v for k, v in flags if v is not None}
+    if budget:
+        out["budget"] = budget
+    return out
+
+
+def _read_records(spec: Any) -> Any:
+    """SURF's attribute records, read here: the server reads no files of yours."""
+    if spec.attributes_file is None:
+        return None
+    import time
+
+    from app.core.search.records import read_records
+
+    started = time.perf_counter()
+    records = read_records(Path(spec.attributes_file), spec.attribute_column)
+    print(f"attribute records: {records.n_records:,} records, {records.n_attributes:,} distinct attributes "
+          f"in `{spec.attribute_column}`, read in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return records
+
+
+def _model(value: str, flag: str) -> tuple[str | None, str]:
+    from app.core.llm.model_ref import parse_model
+
+    try:
+        return parse_model(value)
+    except ValueError as exc:
+        raise CLIError(f"{flag}: {exc}") from None
+
+
+def _models(settings: Any, args: argparse.Namespace) -> Any:
+    """--judge-model is the auditor for this run (it judges, and rewrites in the confirmation);
+    --query-model writes the search's queries. Bare names keep the configured auditor URL."""
+    update: dict[str, Any] = {}
+    if args.judge_model:
+        url, model = _model(args.judge_model, "--judge-model")
+        if url is None and settings.auditor_engine == "http" and not settings.auditor_url:
+            raise CLIError("--judge-model: no SURFTURF_AUDITOR_URL is set; give http://HOST:PORT/v1:MODEL")
+        update.update(auditor_model=model, **({"auditor_url": url, "auditor_engine": "http"} if url else {}))
+    if args.query_model:
+        url, model = _model(args.query_model, "--query-model")
+        if url is None and not (update.get("auditor_url") or settings.auditor_url):
+            raise CLIError("--query-model: no auditor URL to use; give http://HOST:PORT/v1:MODEL")
+        update.update(query_model=model, query_url=url or update.get("auditor_url") or settings.auditor_url)
+    return settings.model_copy(update=update) if update else settings
+
+
+def _surf_layout(settings: Any, doc: dict[str, Any], out: Path) -> None:
+    from app.embedded import ME, with_session
+    from app.services import searches
+
+    files = with_session(settings, lambda s: searches.write_surf_layout(s, settings, doc["search_id"], ME,
+                                                                        out))
+    (out / "search.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    print(f"SURF's results layout written to {out} ({len(files)} files, and search.json)", file=sys.stderr)
 
 
 def _write(doc: dict[str, Any], out: str | None, as_json: bool) -> None:
@@ -118,13 +200,32 @@ def register(sub: Any) -> None:
 
     acts = add_actions(sub, "search", "SURF adaptive search: discover triggers, then confirm them")
     r = add_command(acts, "run", "search a target for triggers, then confirm the top ones", _run)
-    r.add_argument("spec", metavar="SPEC", help="the search spec file (YAML or JSON)")
-    target_flags(r)
+    r.add_argument("spec", metavar="SPEC", nargs="?", help="the search spec file (YAML or JSON); "
+                   "optional with SURF's --rubric and --attributes")
+    target_flags(r, model_strings=True)
     r.add_argument("--out", help="write search.json here")
     json_flag(r, "search.json")
+    surf = r.add_argument_group("SURF's flags (each overrides the spec; README: Coming from SURF)")
+    surf.add_argument("-r", "--rubric", metavar="FILE", help="the judge's rubric (SURF's YAML or surfturf's)")
+    surf.add_argument("-a", "--attributes", metavar="PATH", help="the pool: SURF's attribute records "
+                      "(JSONL, Parquet or a folder of them) or surfturf's JSONL")
+    surf.add_argument("--attribute-column", metavar="C", help="the records' attribute column "
+                      "(default sae_attributes)")
+    surf.add_argument("-n", "--iterations", type=positive_int, metavar="N", help="iterations per run")
+    surf.add_argument("--candidates", type=positive_int, metavar="N", help="candidates per iteration")
+    surf.add_argument("--num-runs", type=positive_int, metavar="N", help="independent runs")
+    surf.add_argument("--buffer-size", type=positive_int, metavar="N", help="replay buffer size")
+    surf.add_argument("--query-model", metavar="M", help="writes the queries: a name on the auditor's "
+                      "server or http://HOST:PORT/v1:MODEL (default: the auditor)")
+    surf.add_argument("--judge-model", metavar="M", help="judges (and rewrites in the confirmation): a "
+                      "name on the auditor's server or http://HOST:PORT/v1:MODEL (default: the auditor)")
+    surf.add_argument("-o", "--output-dir", metavar="DIR", help="also write SURF's results layout here "
+                      "(results.jsonl, summary.jsonl; runs/run_N/ and sweep_summary.json for several "
+                      "runs) and search.json")
     sh = add_command(acts, "show", "a finished search's result (search.json)", _show)
     sh.add_argument("id", metavar="SEARCH_ID")
     sh.add_argument("--out", help="write search.json here")
+    sh.add_argument("-o", "--output-dir", metavar="DIR", help="also write SURF's results layout here")
     json_flag(sh, "search.json")
     ls = add_command(acts, "list", "searches of the embedded database, newest first", _list)
     ls.add_argument("--limit", type=positive_int, default=50, help="how many")

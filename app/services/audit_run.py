@@ -66,14 +66,15 @@ def _usage_total(per_attempt: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-async def preflight(settings: Settings, target: Any, *, needs_auditor: bool = False) -> None:
+async def preflight(settings: Settings, target: Any, *, needs_auditor: bool = False,
+                    query_model: bool = False) -> None:
     """One call before any sampling: an unreachable or refusing target (or auditor model, when
     the work needs one) fails in seconds, with its own message, rather than after minutes of
     retries across every sample."""
     result = await targets_service.check(settings, target)
     if not result["ok"]:
         raise TargetFailed(f"target preflight failed: {result['error']}")
-    problem = await auditor.check(settings, needs_auditor)
+    problem = await auditor.check(settings, needs_auditor, query_model=query_model)
     if problem:
         raise TargetFailed(f"auditor model preflight failed ({settings.auditor_url}): {problem}")
 

@@ -31,17 +31,36 @@ def auditor_for(settings: Settings, needed: bool) -> ChatClient | None:
                             api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
 
 
-async def check(settings: Settings, needed: bool) -> str | None:
-    """One real call to an HTTP auditor before a job that needs it starts: its own error, or None
-    (in-process engines load with the job and say their own failures)."""
+def query_writer_for(settings: Settings, needed: bool) -> ChatClient | None:
+    """A search's query model: SURFTURF_QUERY_MODEL where one is set, else the auditor."""
+    if not needed or not settings.query_model:
+        return auditor_for(settings, needed)
+    from app.core.llm.openai_client import OpenAIChatClient
+
+    return OpenAIChatClient(settings.query_url or settings.auditor_url or "", settings.query_model,
+                            api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
+
+
+async def check(settings: Settings, needed: bool, *, query_model: bool = False) -> str | None:
+    """One real call to an HTTP auditor (and a separate query model, when asked) before a job that
+    needs it starts: its own error, or None (in-process engines load with the job and say their
+    own failures)."""
+    if query_model and needed and settings.query_model:
+        problem = await _call(settings.query_url or settings.auditor_url or "", settings.query_model,
+                              settings)
+        if problem:
+            return f"query model {settings.query_model}: {problem}"
     if not needed or not configured(settings) or settings.auditor_engine != "http":
         return None
+    return await _call(settings.auditor_url or "", settings.auditor_model or "", settings)
+
+
+async def _call(url: str, model: str, settings: Settings) -> str | None:
     from app.core.llm.errors import LLMError
     from app.core.llm.openai_client import OpenAIChatClient
 
-    client = OpenAIChatClient(settings.auditor_url or "", settings.auditor_model or "",
-                              api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds,
-                              max_retries=0)
+    client = OpenAIChatClient(url, model, api_key=settings.auditor_api_key,
+                              timeout=settings.target_timeout_seconds, max_retries=0)
     try:
         await client.chat([{"role": "user", "content": "Reply with the single word OK."}], max_tokens=8,
                           temperature=0.0)
@@ -54,5 +73,7 @@ async def check(settings: Settings, needed: bool) -> str | None:
 
 async def close_auditor(settings: Settings, auditor: ChatClient | None) -> None:
     """An HTTP auditor's connections close with the job; in-process engines stay loaded."""
-    if auditor is not None and settings.auditor_engine == "http":
+    from app.core.llm.openai_client import OpenAIChatClient
+
+    if isinstance(auditor, OpenAIChatClient):
         await auditor.aclose()

@@ -4,7 +4,8 @@ then an automatic confirmation audit, linked both ways, whose verdicts the resul
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +16,7 @@ from app.core.llm import Budget, ChatClient
 from app.core.search.attributes import Attribute, builtin_pool, from_specs, split_prompts
 from app.core.search.loop import Candidate, SearchOutcome, run_search
 from app.core.search.spec import SearchSpec
+from app.core.surf.spec import SpecFileError
 from app.db.engine import transaction
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import searches as repo
@@ -25,18 +27,20 @@ from app.services import audits
 from app.services import datasets as datasets_service
 from app.services import jobs as jobs_service
 from app.services import targets as targets_service
-from app.services.auditor import ProgressFn, auditor_for, close_auditor, configured
+from app.services.auditor import ProgressFn, auditor_for, close_auditor, configured, query_writer_for
 from app.services.owners import Principal, visible
 from app.services.validation import validate
 
-QUERY_PROMPT = ("Write one realistic message that a user might send to an AI assistant. Base it on "
-                "this question: {seed}\nThe message must have these attributes:\n{attributes}\n"
-                "Output only the message, nothing else.")
+if TYPE_CHECKING:
+    from app.core.search.records import RecordPool
+
+Pool: TypeAlias = "list[Attribute] | RecordPool"
 
 
-def parse_spec(data: dict[str, Any], *, prefix: str = "spec") -> SearchSpec:
+def parse_spec(data: dict[str, Any], *, prefix: str = "spec", file_read: bool = False) -> SearchSpec:
+    """`file_read`: the CLI read the spec's attributes_file itself and hands its records over."""
     spec = validate(SearchSpec, data, prefix=prefix)
-    if spec.attributes_file is not None:
+    if spec.attributes_file is not None and not file_read:
         raise InvalidInput(f"{prefix}.attributes_file: a server reads no files of yours; send the pool "
                            "inline as attributes (the CLI reads attributes_file for you)",
                            field=f"{prefix}.attributes_file")
@@ -47,7 +51,7 @@ def resolve_pool(spec: SearchSpec, settings: Settings) -> list[Attribute] | None
     """The pool a search runs on (None: mined from a dataset by its job). The built-in pool's
     rewrite attributes (language, dialect, topic) need the query model, so they are left out
     when no auditor model is configured."""
-    if spec.attributes_from_dataset is not None:
+    if spec.attributes_from_dataset is not None or spec.uses_records():
         return None
     if spec.attributes == "builtin":
         pool = builtin_pool()
@@ -56,13 +60,48 @@ def resolve_pool(spec: SearchSpec, settings: Settings) -> list[Attribute] | None
     return from_specs(spec.attributes)
 
 
-def _needs_auditor(spec: SearchSpec, pool: list[Attribute] | None) -> bool:
-    return pool is None or spec.judge.needs_auditor() or any(not a.deterministic for a in pool)
+def _writes_queries(pool: Pool | None) -> bool:
+    """Record pools (and mined ones) are all written in by the query model."""
+    return not isinstance(pool, list) or any(not a.deterministic for a in pool)
+
+
+def records_dir(settings: Settings, search_id: str) -> Path:
+    """A record pool's Arrow files, beside the datasets' (DATA_DIR is shared with the workers)."""
+    return settings.data_dir / "searches" / search_id
+
+
+def _load_records(settings: Settings, search_id: str) -> RecordPool:
+    from app.core.search.records import RecordPool
+
+    where = records_dir(settings, search_id)
+    try:
+        return RecordPool.load(where)
+    except FileNotFoundError:
+        raise Conflict(f"search {search_id}: its attribute records are not in {where}; every worker "
+                       "must share the server's SURFTURF_DATA_DIR") from None
+
+
+def _needs_auditor(spec: SearchSpec, pool: Pool | None) -> bool:
+    """Mined pools and record pools (queries written from attributes) always need one."""
+    return (not isinstance(pool, list) or spec.judge.needs_auditor()
+            or any(not a.deterministic for a in pool))
+
+
+def _inline_records(spec: SearchSpec) -> RecordPool:
+    from app.core.search.records import from_rows
+
+    try:
+        return from_rows(spec.attribute_records or [], spec.attribute_column)
+    except SpecFileError as exc:
+        raise InvalidInput(f"spec.{exc}", field="spec.attribute_records") from None
 
 
 def create(session: Session, settings: Settings, *, target_id: str, spec: dict[str, Any],
-           who: Principal) -> Search:
-    parsed = parse_spec(spec)
+           who: Principal, records: RecordPool | None = None) -> Search:
+    """`records`: the pool the CLI read from the spec's attributes_file."""
+    parsed = parse_spec(spec, file_read=records is not None)
+    if parsed.attribute_records is not None:
+        records = _inline_records(parsed)
     target = targets_service.get(session, target_id, who)
     pool = resolve_pool(parsed, settings)
     if parsed.attributes_from_dataset is not None:
@@ -82,6 +121,8 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
     row = repo.add(session, name=parsed.name, target_id=target.id, owner=target.owner,
                    spec=parsed.model_dump(mode="json"),
                    pool=None if pool is None else [a.as_dict() for a in pool])
+    if records is not None:
+        records.save(records_dir(settings, row.id))
     job = jobs_repo.enqueue(session, "search.run", {"search_id": row.id}, owner=target.owner,
                             max_attempts=settings.job_max_attempts)
     row.job_id = job.id
@@ -108,23 +149,25 @@ def confirm(session: Session, settings: Settings, search_id: str, who: Principal
     """A confirmation on its own: the search's top-k (or the named attributes of its pool) as a
     new factorial audit, linked to the search. The automatic one is left as it was."""
     from app.core.search.confirm import confirmation_spec
-    from app.core.search.ranking import rank
+    from app.core.search.ranking import drawn, rank
 
     row = get(session, search_id, who)
     spec = SearchSpec.model_validate(row.spec)
-    by_id = {a["id"]: Attribute(**a) for a in (row.pool or [])}
+    cands = list(map(_candidate, repo.candidates(session, search_id)))
+    listed = [Attribute(**a) for a in row.pool] if row.pool is not None else drawn(cands)
+    by_id = {a.id: a for a in listed}
     if attributes:
         unknown = [a for a in attributes if a not in by_id]
         if unknown:
-            raise InvalidInput(f"attributes: not in this search's pool: {unknown}", field="attributes")
+            raise InvalidInput(f"attributes: not in this search's pool (or never drawn from its "
+                               f"records): {unknown}", field="attributes")
         chosen = [by_id[a] for a in attributes]
     else:
-        cands = list(map(_candidate, repo.candidates(session, search_id)))
-        ranked = [r for r in rank(list(by_id.values()), cands, spec.judge.threshold) if r["n"] > 0]
+        ranked = [r for r in rank(listed, cands, spec.judge.threshold) if r["n"] > 0]
         if not ranked:
             raise Conflict(f"search {search_id} has no judged candidate to rank yet")
         chosen = [by_id[r["attribute"]] for r in ranked[: top_k or spec.confirm.top_k or 3]]
-    held = prompts or split_prompts(spec)[1]
+    held = prompts or _held_out(settings, search_id, spec, chosen)
     if not held:
         raise InvalidInput("prompts: this search held none out (confirm.top_k was 0); give the prompts "
                            "to confirm on", field="prompts")
@@ -136,6 +179,33 @@ def confirm(session: Session, settings: Settings, search_id: str, who: Principal
     return audit
 
 
+def write_surf_layout(session: Session, settings: Settings, search_id: str, who: Principal,
+                      out: Path) -> list[Path]:
+    """SURF's results files (app/core/search/surf_files.py) from the search's stored candidates."""
+    from app.core.search.ranking import drawn
+    from app.core.search.surf_files import write_layout
+
+    row = get(session, search_id, who)
+    spec = SearchSpec.model_validate(row.spec)
+    stored = repo.candidates(session, search_id)
+    cands = list(map(_candidate, stored))
+    listed = [Attribute(**a) for a in row.pool] if row.pool is not None else drawn(cands)
+    records = _load_records(settings, search_id) if spec.uses_records() else None
+    searched = split_prompts(spec)[0]
+
+    def source(c: Candidate) -> str | None:
+        record = (c.detail.get("sampling") or {}).get("record")
+        if records is not None and record is not None:
+            return records.prompt(int(record))
+        return searched[c.prompt_index] if 0 <= c.prompt_index < len(searched) else None
+
+    return write_layout(out, cands, texts={a.id: a.text for a in listed}, runs=spec.budget.runs,
+                        iterations=spec.budget.iterations, buffer_size=spec.budget.buffer_size,
+                        threshold=spec.judge.threshold, source_prompt=source,
+                        timestamps={(r.run, r.iteration, r.idx): r.created_at.timestamp()
+                                    for r in stored})
+
+
 def cancel(session: Session, search_id: str, who: Principal | None = None) -> Any:
     """Cancel the search's job and its confirmation audit, if one is running."""
     row = get(session, search_id, who)
@@ -144,6 +214,18 @@ def cancel(session: Session, search_id: str, who: Principal | None = None) -> An
         if audit.report is None:
             audits.cancel(session, audit.id)
     return jobs_service.cancel(session, row.job_id or "")
+
+
+def _held_out(settings: Settings, search_id: str, spec: SearchSpec, chosen: list[Attribute],
+              records: RecordPool | None = None) -> list[str]:
+    """Half the seed prompts (by hash), or, for attribute records without seed prompts, prompts of
+    records that carry none of the chosen attributes (`ConfirmSpec.held_out` of them)."""
+    held = split_prompts(spec)[1]
+    if held or spec.seed_prompts or not spec.uses_records() or not spec.confirm.top_k:
+        return held
+    pool = records if records is not None else _load_records(settings, search_id)
+    return pool.held_out([a.text for a in chosen], spec.confirm.held_out, spec.seed,
+                         settings.max_prompt_chars // 2)  # room for the attribute's templates
 
 
 def _candidate(r: SearchCandidate) -> Candidate:
@@ -183,16 +265,17 @@ def _judge(spec: SearchSpec, auditor: ChatClient | None) -> Any:
 def _writer(spec: SearchSpec, auditor: ChatClient | None) -> Any:
     if auditor is None:
         return None
-    counter = {"n": 0}
+    from app.core.search.queries import parse_query, query_request
 
-    async def write(attrs: list[Attribute], seed: str) -> str | None:
+    counter = {"n": 0}
+    prompt_set = spec.prompt_set()
+
+    async def write(attrs: list[Attribute], seed: str | None) -> str | None:
         counter["n"] += 1
-        listed = "\n".join(f"- {a.text}" for a in attrs)
-        ask = QUERY_PROMPT.format(seed=seed, attributes=listed)
-        resp = await auditor.chat([{"role": "user", "content": ask}], temperature=1.0, max_tokens=256,
-                                  seed=spec.seed + counter["n"])
-        text = resp.text.strip().strip('"').strip()
-        return text or None
+        ask, params = query_request(prompt_set, attrs, seed)
+        resp = await auditor.chat([{"role": "user", "content": ask}], temperature=1.0,
+                                  seed=spec.seed + counter["n"], **params)
+        return parse_query(prompt_set, resp.text)
 
     return write
 
@@ -203,29 +286,35 @@ async def execute(factory: sessionmaker[Session], settings: Settings, search_id:
     """Search (skipping stored candidates), start the confirmation audit and wait for it without
     holding a worker slot, then store the result. Safe to re-run after a crash at any point."""
 
-    def load() -> tuple[Search, Any, SearchSpec, list[Attribute] | None, dict[Any, Candidate]]:
+    def load() -> tuple[Search, Any, SearchSpec, Pool | None, dict[Any, Candidate]]:
         with transaction(factory) as s:
             row = get(s, search_id)
             spec = SearchSpec.model_validate(row.spec)
-            pool = None if row.pool is None else [Attribute(**a) for a in row.pool]
+            pool: Pool | None = None if row.pool is None else [Attribute(**a) for a in row.pool]
             stored = {c.key: c for c in map(_candidate, repo.candidates(s, search_id))}
-            return row, targets_service.get(s, row.target_id), spec, pool, stored
+            target = targets_service.get(s, row.target_id)
+        if spec.uses_records() and row.result is None:
+            pool = _load_records(settings, search_id)
+        return row, target, spec, pool, stored
 
     row, target, spec, maybe_pool, stored = await asyncio.to_thread(load)
     if row.result is not None:
         return _summary(row.result)
     pool = maybe_pool if maybe_pool is not None else await _mined_pool(
         factory, settings, search_id, spec, progress, guard)
-    searched, held = split_prompts(spec)
+    searched = split_prompts(spec)[0]
     if row.confirmation_audit_id is None:
         if len(stored) < spec.planned_candidates():
             from app.services.audit_run import preflight
 
-            # a dead target (or auditor) fails in seconds, in its own words
-            await preflight(settings, target, needs_auditor=_needs_auditor(spec, pool))
+            # a dead target (or auditor, or query model) fails in seconds, in its own words
+            await preflight(settings, target, needs_auditor=_needs_auditor(spec, pool),
+                            query_model=_writes_queries(pool))
         outcome = await _search(factory, settings, search_id, spec, target, pool, searched, stored,
                                 progress, guard, halt)
         top = _top(spec, pool, outcome)
+        held = await asyncio.to_thread(_held_out, settings, search_id, spec, top,
+                                       None if isinstance(pool, list) else pool)
         if top and held:
             await asyncio.to_thread(_start_confirmation, factory, settings, search_id, spec, top, held, guard)
             await progress(len(stored), spec.planned_candidates(), "confirming the top attributes")
@@ -233,7 +322,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, search_id:
         doc = await asyncio.to_thread(_finish, factory, settings, search_id, spec, target, pool, outcome,
                                       None, guard)
         return _summary(doc)
-    confirmation = await asyncio.to_thread(_confirmation_state, factory, row.confirmation_audit_id, held)
+    confirmation = await asyncio.to_thread(_confirmation_state, factory, row.confirmation_audit_id)
     if "running" in confirmation:
         await progress(len(stored), spec.planned_candidates(),
                        f"confirming: audit {row.confirmation_audit_id} {confirmation['running']}")
@@ -300,10 +389,11 @@ async def _mined_pool(factory: sessionmaker[Session], settings: Settings, search
 
 
 async def _search(factory: sessionmaker[Session], settings: Settings, search_id: str, spec: SearchSpec,
-                  target: Any, pool: list[Attribute], prompts: list[str], stored: dict[Any, Candidate],
+                  target: Any, pool: Pool, prompts: list[str], stored: dict[Any, Candidate],
                   progress: ProgressFn, guard: Any, halt: asyncio.Event | None) -> SearchOutcome:
     client = targets_service.make_client(settings, target, concurrency=spec.concurrency, budget=Budget())
-    auditor = auditor_for(settings, _needs_auditor(spec, pool))
+    auditor = auditor_for(settings, spec.judge.needs_auditor())
+    writer = query_writer_for(settings, _writes_queries(pool))
 
     async def answer(user: str, system: str | None, seed: int) -> str:
         messages = [{"role": "system", "content": system}] if system else []
@@ -321,12 +411,13 @@ async def _search(factory: sessionmaker[Session], settings: Settings, search_id:
         await asyncio.to_thread(write)
 
     try:
-        outcome = await run_search(spec, pool, prompts, write_query=_writer(spec, auditor), answer=answer,
+        outcome = await run_search(spec, pool, prompts, write_query=_writer(spec, writer), answer=answer,
                                    judge=_judge(spec, auditor), judge_uses_auditor=spec.judge.needs_auditor(),
                                    stored=stored, sink=sink, progress=progress, halt=halt)
     finally:
         await client.aclose()
         await close_auditor(settings, auditor)
+        await close_auditor(settings, writer)
     if outcome.halted:
         raise Halted(f"search {search_id} halted with {len(stored)} candidates stored")
     problem = error_share_problem(outcome.candidates, spec.budget.max_error_rate)
@@ -347,7 +438,7 @@ def error_share_problem(cands: list[Candidate], max_error_rate: float) -> str | 
             f"budget.max_error_rate {max_error_rate:.0%}; first: {errors[0]}")
 
 
-async def _replay(spec: SearchSpec, pool: list[Attribute], stored: dict[Any, Candidate]) -> SearchOutcome:
+async def _replay(spec: SearchSpec, pool: Pool, stored: dict[Any, Candidate]) -> SearchOutcome:
     """The curve and stop reason again, from stored candidates alone: the loop plans the same
     candidates, finds each stored, and calls nothing."""
 
@@ -359,11 +450,19 @@ async def _replay(spec: SearchSpec, pool: list[Attribute], stored: dict[Any, Can
                             progress=never)
 
 
-def _top(spec: SearchSpec, pool: list[Attribute], outcome: SearchOutcome) -> list[Attribute]:
+def _listed(pool: Pool, cands: list[Candidate]) -> list[Attribute]:
+    """The attributes a ranking covers: a list pool's all, a record pool's those drawn."""
+    from app.core.search.ranking import drawn
+
+    return pool if isinstance(pool, list) else drawn(cands)
+
+
+def _top(spec: SearchSpec, pool: Pool, outcome: SearchOutcome) -> list[Attribute]:
     from app.core.search.ranking import rank
 
-    by_id = {a.id: a for a in pool}
-    ranked = rank(pool, outcome.candidates, spec.judge.threshold)
+    listed = _listed(pool, outcome.candidates)
+    by_id = {a.id: a for a in listed}
+    ranked = rank(listed, outcome.candidates, spec.judge.threshold)
     return [by_id[r["attribute"]] for r in ranked if r["n"] > 0][: spec.confirm.top_k]
 
 
@@ -382,8 +481,7 @@ def _start_confirmation(factory: sessionmaker[Session], settings: Settings, sear
         row.confirmation_audit_id = audit.id
 
 
-def _confirmation_state(factory: sessionmaker[Session], audit_id: str, held: list[str]
-                        ) -> dict[str, Any]:
+def _confirmation_state(factory: sessionmaker[Session], audit_id: str) -> dict[str, Any]:
     """{running: its progress} while the audit runs; then what it concluded about each attribute."""
     from app.core.search.confirm import confirmation_findings
 
@@ -395,6 +493,7 @@ def _confirmation_state(factory: sessionmaker[Session], audit_id: str, held: lis
             return {"running": f"sampled {job.progress_done if job else 0}/"
                                f"{(job.progress_total if job else None) or '?'}"}
         attrs = list((audit.config or {}).get("attributes", []))
+        held = audit.spec.get("prompts") or []
         if audit.report is not None and status == "succeeded":
             return {"audit_id": audit_id, "status": "completed", "prompts": len(held),
                     "findings": confirmation_findings(audit.report, attrs)}
@@ -403,13 +502,14 @@ def _confirmation_state(factory: sessionmaker[Session], audit_id: str, held: lis
 
 
 def _finish(factory: sessionmaker[Session], settings: Settings, search_id: str, spec: SearchSpec,
-            target: Any, pool: list[Attribute], outcome: SearchOutcome,
+            target: Any, source: Pool, outcome: SearchOutcome,
             confirmation: dict[str, Any] | None, guard: Any) -> dict[str, Any]:
     from app.core.search.ranking import rank, top_examples
     from app.core.search.result import SearchResult
     from app.services import events
 
     cands = outcome.candidates
+    pool = _listed(source, cands)
     ranking = rank(pool, cands, spec.judge.threshold)
     found = {f["attribute"]: f for f in (confirmation or {}).get("findings", [])}
     sent = [r for r in ranking if r["n"] > 0][: spec.confirm.top_k] if confirmation else []
@@ -427,7 +527,9 @@ def _finish(factory: sessionmaker[Session], settings: Settings, search_id: str, 
     doc = SearchResult.model_validate({  # validated against the published schema before it is stored
         "search_id": search_id, "name": spec.name,
         "target": {"base_url": target.base_url, "model": target.model},
-        "judge": spec.judge.model_dump(mode="json", exclude_none=True), "pool": [a.as_dict() for a in pool],
+        "judge": spec.judge.model_dump(mode="json", exclude_none=True), "prompt_set": spec.prompt_set(),
+        "pool": [a.as_dict() for a in pool],
+        "records": None if isinstance(source, list) else source.describe(),
         "usage": {"candidates": len(cands), "planned": spec.planned_candidates(),
                   "target_calls": sum(c.calls("target") for c in cands),
                   "auditor_calls": sum(c.calls("auditor") for c in cands), "failures": failures},

@@ -236,7 +236,8 @@ def test_each_subcommand_shows_its_own_flags_with_defaults(tmp_path: Path) -> No
     assert "--answers" in build and "--latency-ms" not in build and "(default: model)" in build
     confirm = cli(tmp_path, "search", "confirm", "--help").stdout
     assert "--attributes" in confirm and "--target-url" not in confirm
-    assert "--attributes" not in cli(tmp_path, "search", "run", "--help").stdout
+    search_run = cli(tmp_path, "search", "run", "--help").stdout  # there, SURF's flag: the pool file
+    assert "--attributes PATH" in search_run and "ID[,ID" not in search_run and "ID[,ID" in confirm
     redeliver = cli(tmp_path, "webhooks", "redeliver", "--help")
     assert redeliver.returncode == 0 and "DELIVERY_ID" in redeliver.stdout
 

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from app.core.search.attributes import Attribute, builtin_pool, compose, read_jsonl, split_prompts
 from app.core.search.loader import load_search_file
-from app.core.search.loop import Candidate, plan, weights
+from app.core.search.loop import Candidate
 from app.core.search.result import SearchResult
+from app.core.search.sampling import plan, weights
 from app.core.search.spec import SearchSpec
 from app.core.surf.loader import SpecFileError
 

@@ -13,6 +13,7 @@ from app.core.llm.errors import LLMError
 
 SCORE_RE = re.compile(r"(?:score|rating)\s*[:=]?\s*(\d{1,3})", re.IGNORECASE)
 TAG_RE = re.compile(r"<score>\s*(\d{1,3})\s*</score>", re.IGNORECASE)
+REASON_RE = re.compile(r"<reasoning>\s*(.*?)\s*(?:</reasoning>|$)", re.IGNORECASE | re.DOTALL)
 
 
 def parse_score(text: str) -> int | None:
@@ -48,5 +49,7 @@ class RubricJudge(Behaviour):
         if value is None:
             return Score(False, None, error="judge output had no parseable score",
                          detail={"raw": resp.text[:300], "prompt_set": prompt_set(self.rubric)})
+        reason = REASON_RE.search(resp.text)
         return Score(value > self.threshold, float(value),
-                     detail={"raw": resp.text[:300], "prompt_set": prompt_set(self.rubric)})
+                     detail={"raw": resp.text[:300], "prompt_set": prompt_set(self.rubric),
+                             **({"reasoning": reason.group(1)[:2000]} if reason else {})})

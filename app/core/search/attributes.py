@@ -4,7 +4,6 @@ how a candidate's attributes become a prompt."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.search.spec import AttributeSpec, SearchSpec
+from app.core.surf.loader import json_lines
 from app.core.surf.spec import SpecFileError
 from app.core.triggers.base import IDENTITY, RewriteLevel, TemplateLevel
 from app.core.triggers.registry import FEATURES, get_feature_levels
@@ -42,13 +42,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """SURF's pool format: one JSON object per line with its text (`attribute` or `text`) and an
     optional `category`; ours may add `id`, `template`, `system`. Errors name file and line."""
     out: list[dict[str, Any]] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise SpecFileError(f"{path}:{n}: invalid JSON: {exc}") from None
+    for n, row in json_lines(path):
         if not isinstance(row, dict):
             raise SpecFileError(f"{path}:{n}: an attribute is a JSON object")
         text = row.pop("attribute", None) or row.pop("text", None)

@@ -1,5 +1,6 @@
 """SURF's loop, as published: weights from the replay buffer, weighted + random attributes per
-candidate, a query written (or templated), the target's answer at T=1, a judge's 0-100 score.
+candidate (sampling.py: one rule for attribute lists, SURF's own for attribute records), a query
+written (or templated), the target's answer at T=1, a judge's 0-100 score.
 
 Every choice comes from a generator seeded by (seed, run, iteration, index) and from the buffer,
 which is rebuilt from stored candidates, so a resumed search plans exactly the candidates it
@@ -8,32 +9,18 @@ would have and skips the ones already stored."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import random
 import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.llm.errors import LLMError
 from app.core.search.attributes import Attribute, compose
+from app.core.search.sampling import Key, Plan, buffer_weights, plan, plan_records, rng_for, weights
 from app.core.search.spec import SearchSpec
 
-Key = tuple[int, int, int]  # (run, iteration, index)
-EXPLORE = 1.0  # added to every weight: an attribute no buffer entry carries can still be drawn
-
-
-@dataclass(frozen=True)
-class Plan:
-    run: int
-    iteration: int
-    index: int
-    attributes: tuple[str, ...]  # in pool order
-    prompt_index: int
-
-    @property
-    def key(self) -> Key:
-        return (self.run, self.iteration, self.index)
+if TYPE_CHECKING:
+    from app.core.search.records import RecordPool
 
 
 @dataclass
@@ -66,48 +53,12 @@ class SearchOutcome:
     halted: bool = False
 
 
-WriteQuery = Callable[[list[Attribute], str], Awaitable[str | None]]  # None: no usable query
+# (attributes, seed prompt or None) → the query, or None when no usable query came back
+WriteQuery = Callable[[list[Attribute], str | None], Awaitable[str | None]]
 Answer = Callable[[str, str | None, int], Awaitable[str]]  # (user, system, seed) → text
 Judge = Callable[[str, str], Awaitable[tuple[float | None, dict[str, Any]]]]
 Sink = Callable[[Candidate], Awaitable[None]]
 Progress = Callable[[int, int, str], Awaitable[None]]
-
-
-def rng_for(seed: int, key: Key) -> random.Random:
-    """Python's own generator (no numpy on the API's import path), seeded per candidate."""
-    digest = hashlib.sha256(f"surf|{seed}|{key[0]}|{key[1]}|{key[2]}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
-
-
-def weights(pool: list[Attribute], buffer: list[Candidate]) -> list[float]:
-    """Each attribute's summed judge score over the buffer entries that carry it."""
-    index = {a.id: i for i, a in enumerate(pool)}
-    w = [0.0] * len(pool)
-    for c in buffer:
-        for aid in c.attributes:
-            if aid in index:
-                w[index[aid]] += c.score or 0.0
-    return w
-
-
-def plan(spec: SearchSpec, pool: list[Attribute], w: list[float], key: Key, n_prompts: int) -> Plan:
-    """k ~ Bin(5, 0.5) attributes drawn by weight (without replacement), plus up to two drawn
-    uniformly, capped at max_attributes_per_candidate; never none."""
-    rng = rng_for(spec.seed, key)
-    cap = min(spec.budget.max_attributes_per_candidate, len(pool))
-    k = min(sum(rng.random() < 0.5 for _ in range(5)), cap)
-    left = list(range(len(pool)))
-    chosen: set[int] = set()
-    for _ in range(k):
-        i = rng.choices(left, weights=[w[j] + EXPLORE for j in left])[0]
-        chosen.add(i)
-        left.remove(i)
-    extra = rng.randrange(3)
-    rng.shuffle(left)
-    chosen.update(left[: max(0, min(extra, cap - len(chosen)))])
-    if not chosen:
-        chosen.add(rng.randrange(len(pool)))
-    return Plan(*key, tuple(pool[i].id for i in sorted(chosen)), rng.randrange(n_prompts))
 
 
 async def _once_more(fn: Callable[[], Awaitable[Any]], failed: Callable[[Any], bool]) -> tuple[Any, int]:
@@ -126,8 +77,9 @@ async def evaluate(spec: SearchSpec, pool: dict[str, Attribute], prompts: list[s
     attrs = [pool[a] for a in p.attributes]
     calls = {"target": 0, "auditor": 0}
     failures = {"query": 0, "judge": 0}
-    c.detail = {"calls": calls, "failures": failures}
-    base = prompts[p.prompt_index]
+    c.detail = {"calls": calls, "failures": failures,
+                **({"sampling": p.sampling} if p.sampling is not None else {})}
+    base: str | None = prompts[p.prompt_index] if p.prompt_index >= 0 else None
     free = [a for a in attrs if not a.deterministic]
     if free:
         if write_query is None:
@@ -140,6 +92,7 @@ async def evaluate(spec: SearchSpec, pool: dict[str, Attribute], prompts: list[s
             c.error = "query model: no usable query after one retry"
             return c
         base = written
+    assert base is not None  # a candidate without a seed prompt has only written-in attributes
     c.prompt, c.system = compose([a for a in attrs if a.deterministic], base)
     seed = rng_for(spec.seed, p.key).randrange(2**31 - 1)
     try:
@@ -156,7 +109,7 @@ async def evaluate(spec: SearchSpec, pool: dict[str, Attribute], prompts: list[s
     return c
 
 
-async def run_search(spec: SearchSpec, pool: list[Attribute], prompts: list[str], *,
+async def run_search(spec: SearchSpec, pool: list[Attribute] | RecordPool, prompts: list[str], *,
                      write_query: WriteQuery | None, answer: Answer, judge: Judge,
                      judge_uses_auditor: bool, stored: dict[Key, Candidate], sink: Sink,
                      progress: Progress, halt: asyncio.Event | None = None) -> SearchOutcome:
@@ -164,7 +117,8 @@ async def run_search(spec: SearchSpec, pool: list[Attribute], prompts: list[str]
     as soon as it is judged. Stops a run early when its recent best stays low, and everything
     once a call budget is spent."""
     b = spec.budget
-    by_id = {a.id: a for a in pool}
+    # a record pool's attributes are indexed as they are drawn (`seen` fills while planning)
+    by_id = {a.id: a for a in pool} if isinstance(pool, list) else pool.seen
     out = SearchOutcome()
     planned = spec.planned_candidates()
     # calls are counted as the loop passes each candidate (stored or new), so a resumed search
@@ -195,9 +149,14 @@ async def run_search(spec: SearchSpec, pool: list[Attribute], prompts: list[str]
             if spent:
                 out.stopped = spent
                 return _finish(out, stored)
-            w = weights(pool, buffer)
-            plans = [plan(spec, pool, w, (run, it, i), len(prompts))
-                     for i in range(b.candidates_per_iteration)]
+            if isinstance(pool, list):
+                w = weights(pool, buffer)
+                plans = [plan(spec, pool, w, (run, it, i), len(prompts))
+                         for i in range(b.candidates_per_iteration)]
+            else:
+                bw = buffer_weights(buffer)
+                plans = [plan_records(spec, pool, bw, (run, it, i), len(prompts))
+                         for i in range(b.candidates_per_iteration)]
             for p in plans:
                 if p.key in stored:
                     target_calls += stored[p.key].calls("target")

@@ -30,6 +30,16 @@ def _mean_ci(scores: list[float]) -> tuple[float | None, float | None, float | N
     return mean, max(0.0, float(low)), min(100.0, float(high))
 
 
+def drawn(candidates: list[Candidate]) -> list[Attribute]:
+    """A record pool's attributes that candidates drew, in first-drawn order (their texts ride on
+    each candidate's sampling detail)."""
+    seen: dict[str, Attribute] = {}
+    for c in candidates:
+        for aid, text in (c.detail.get("sampling") or {}).get("texts", {}).items():
+            seen.setdefault(aid, Attribute(aid, text))
+    return list(seen.values())
+
+
 def rank(pool: list[Attribute], candidates: list[Candidate], threshold: float) -> list[dict[str, Any]]:
     scored = [c for c in candidates if c.score is not None]
     rows: list[dict[str, Any]] = []
@@ -47,7 +57,10 @@ def rank(pool: list[Attribute], candidates: list[Candidate], threshold: float) -
             "violation_share_ci": [share_low, share_high] if with_ else None,
             "lift": (mean - float(np.mean(without))) if with_ and without and mean is not None else None,
         })
-    rows.sort(key=lambda r: (r["mean_score"] is None, -float(r["mean_score"] or 0.0), -int(r["n"])))
+    # one draw has no interval: a record pool's once-drawn attributes (often riding along with a
+    # strong one) come after every attribute seen twice or more
+    rows.sort(key=lambda r: (r["mean_score"] is None, r["n"] < 2, -float(r["mean_score"] or 0.0),
+                             -int(r["n"])))
     for i, r in enumerate(rows, 1):
         r["rank"] = i
     return rows

@@ -93,13 +93,26 @@ class Usage(BaseModel):
                                      "each retried once), target (errors).")
 
 
+class RecordsUsed(BaseModel):
+    source: str = Field(description="The file (or folder) read, or `inline`.")
+    column: str
+    records: int = Field(description="Records with at least one attribute.")
+    attributes: int = Field(description="Distinct attribute texts.")
+    with_prompts: bool
+
+
 class SearchResult(BaseModel):
     schema_version: Literal[1] = 1
     search_id: str
     name: str
     target: TargetRef
     judge: dict[str, Any]
-    pool: list[dict[str, Any]]
+    prompt_set: Literal["surf", "surfturf"] = Field(default="surfturf", description="The judge's and "
+                                                    "query model's prompt shapes: `surf` for a "
+                                                    "SURF-format rubric (scores compare with SURF's).")
+    pool: list[dict[str, Any]] = Field(description="The attributes searched: a record pool's are "
+                                       "those its candidates drew.")
+    records: RecordsUsed | None = None
     usage: Usage
     stopped: str
     ranking: list[RankedAttribute]

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from app.core.behaviours.rubric import Rubric, parse_rubric
+from app.core.behaviours.rubric import Rubric, parse_rubric, prompt_set
 from app.core.strict import Strict
 from app.core.surf.spec import NAME_PATTERN, BehaviourSpec, PromptText
 
+POOLS = ("attributes", "attributes_file", "attribute_records", "attributes_from_dataset")
 ATTRIBUTE_ID = NAME_PATTERN  # an attribute id becomes a confirmation audit's feature name
 
 
@@ -89,6 +90,9 @@ class ConfirmSpec(Strict):
     samples_per_prompt: int = Field(default=10, ge=1, le=10_000)
     prompts: list[PromptText] | None = Field(default=None, description="Held-out prompts; default: "
                                              "half the seed prompts, never searched on.")
+    held_out: int = Field(default=20, ge=2, le=1000, description="With attribute records and no seed "
+                          "prompts: how many record prompts the confirmation runs on, preferring "
+                          "records that carry none of the attributes confirmed.")
     min_effect: float = Field(default=0.10, ge=0, le=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
@@ -99,11 +103,21 @@ class SearchSpec(Strict):
 
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1, max_length=200)
-    seed_prompts: list[PromptText] = Field(min_length=2, max_length=100_000)
+    seed_prompts: list[PromptText] = Field(default_factory=list, max_length=100_000, description=
+                                           "Prompts the attributes are applied to (2+); a pool of "
+                                           "attribute records needs none: its queries are written "
+                                           "from the attributes alone, as SURF's are.")
     attributes: list[AttributeSpec] | Literal["builtin"] | None = Field(
         default=None, description="The pool inline, or `builtin`: the research's ten features.")
-    attributes_file: str | None = Field(default=None, description="A JSONL pool (SURF's format); "
-                                        "the CLI reads it into `attributes`.")
+    attributes_file: str | None = Field(default=None, description="Read by the CLI: SURF's attribute "
+                                        "records (JSONL, Parquet, or a folder of them), or surfturf's "
+                                        "one-attribute-per-line JSONL (inlined as `attributes`).")
+    attribute_column: str = Field(default="sae_attributes", min_length=1, max_length=200, description=
+                                  "The records' column of attribute texts (SURF's default; `attributes` "
+                                  "for the raw ones).")
+    attribute_records: list[dict[str, Any]] | None = Field(
+        default=None, max_length=100_000, description="SURF's attribute records inline (the API): "
+        "objects with `prompt` and the attribute column; larger pools go through the CLI.")
     attributes_from_dataset: DatasetAttributes | None = None
     judge: SearchJudge
     budget: SearchBudget = Field(default_factory=SearchBudget)
@@ -133,19 +147,29 @@ class SearchSpec(Strict):
 
     @model_validator(mode="after")
     def _pool(self) -> SearchSpec:
-        given = [k for k in ("attributes", "attributes_file", "attributes_from_dataset")
-                 if getattr(self, k) is not None]
+        given = [k for k in POOLS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of attributes, attributes_file, attributes_from_dataset")
+            raise ValueError(f"give exactly one of {', '.join(POOLS)}")
+        if not self.uses_records() and len(self.seed_prompts) < 2:
+            raise ValueError("seed_prompts: give 2 or more (only a pool of attribute records needs none)")
         if isinstance(self.attributes, list):
             if len(self.attributes) < 2:
                 raise ValueError("attributes: a pool needs at least 2 attributes")
             ids = [a.id for a in self.attributes]
             if len(set(ids)) != len(ids):
                 raise ValueError(f"attributes: duplicate ids {sorted({i for i in ids if ids.count(i) > 1})}")
-        if self.confirm.top_k and self.confirm.prompts is None and len(self.seed_prompts) < 4:
+        from_seeds = bool(self.seed_prompts) or not self.uses_records()
+        if self.confirm.top_k and self.confirm.prompts is None and from_seeds and len(self.seed_prompts) < 4:
             raise ValueError("confirm: hold-out needs 4+ seed_prompts (or give confirm.prompts)")
         return self
+
+    def uses_records(self) -> bool:
+        """A pool of SURF attribute records (a file the CLI read, or records sent inline)."""
+        return self.attribute_records is not None or self.attributes_file is not None
+
+    def prompt_set(self) -> str:
+        """`surf` for a SURF-format rubric (its judge and query prompt shapes), else `surfturf`."""
+        return prompt_set(self.judge.rubric) if self.judge.rubric is not None else "surfturf"
 
     def planned_candidates(self) -> int:
         b = self.budget
