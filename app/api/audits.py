@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
+from app.core.surf.compare_report import CompareReport
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
 from app.schemas.audits import AuditCreate, AuditList, AuditRead
@@ -42,6 +43,17 @@ def audits_get(audit_id: str, session: SessionDep, who: Reader) -> AuditRead:
 @router.get("/v1/audits/{audit_id}/report")
 def audits_report(audit_id: str, session: SessionDep, who: Reader) -> AuditReport:
     return AuditReport.model_validate(service.report(session, audit_id, who))
+
+
+@router.get("/v1/audits/{baseline_id}/compare/{candidate_id}")
+def audits_compare(baseline_id: str, candidate_id: str, session: SessionDep, who: Reader,
+                   common_prompts: bool = Query(False, description="Compare the prompts both specs have "
+                                                "when their prompt lists differ (said in the output).")
+                   ) -> CompareReport:
+    """Did each finding grow, shrink or stay between two audits of one spec? Paired by prompt;
+    the first audit is the baseline (differences are candidate − baseline)."""
+    return CompareReport.model_validate(service.compare(session, baseline_id, candidate_id, who,
+                                                        common_prompts=common_prompts))
 
 
 @router.get("/v1/audits/{audit_id}/report.html", response_class=HTMLResponse,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.common import (
     DATA,
+    EXIT_GATE,
     CLIError,
     add_actions,
     add_command,
@@ -162,6 +163,88 @@ def _audit_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_compare(args: argparse.Namespace) -> int:
+    """Two samples files under one spec, or two stored audits: paired by prompt."""
+    from app.core.surf.compare import SpecMismatch
+    from app.services import audits
+
+    files = args.baseline is not None or args.candidate is not None
+    if files and (len(args.refs) != 1 or args.baseline is None or args.candidate is None):
+        raise CLIError("audit compare: give SPEC --baseline A.jsonl --candidate B.jsonl, or AUDIT_A AUDIT_B")
+    if not files and len(args.refs) != 2:
+        raise CLIError("audit compare: give two audit ids (baseline first), or SPEC with --baseline and "
+                       "--candidate samples files")
+    settings = settings_of(args)
+    try:
+        if files:
+            doc = _compare_files(args, settings)
+        else:
+            from app.embedded import with_session
+
+            # the terminal holds the database: any audit in it, as `audit export` reads them
+            doc = with_session(settings, lambda s: audits.compare(s, args.refs[0], args.refs[1], None,
+                                                                  common_prompts=args.common_prompts))
+    except SpecMismatch as exc:
+        raise CLIError(f"audit compare: the audits are not comparable: {exc}") from None
+    if args.out:
+        Path(args.out).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    print(json.dumps(doc, indent=2) if args.json else compare_table(doc))
+    if args.out:
+        print(f"comparison written to {args.out}", file=sys.stderr)
+    tripped = [f for f in doc["findings"]
+               if f["verdict"] == "grew" or (args.fail_on == "any" and f["verdict"] == "shrank")]
+    if args.fail_on and tripped:
+        print(f"gate --fail-on {args.fail_on}: {len(tripped)} finding(s) changed: "
+              + ", ".join(f"{f['feature']}={f['level']}→{f['behaviour']} {f['verdict']}" for f in tripped),
+              file=sys.stderr)
+        return EXIT_GATE
+    return 0
+
+
+def _compare_files(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    from app.core.surf.loader import SpecFileError, load_spec_file
+    from app.core.surf.samples import SamplesFileError, read_jsonl
+    from app.services import audits
+    from app.services.auditor import auditor_for
+
+    try:
+        spec = load_spec_file(Path(args.refs[0]))
+        loaded = []
+        for path in (args.baseline, args.candidate):
+            with open(path, encoding="utf-8") as fh:
+                loaded.append(read_jsonl(fh, spec, source=path))
+    except (SpecFileError, SamplesFileError, OSError, UnicodeDecodeError) as exc:
+        raise CLIError(str(exc)) from None
+    return audits.compare_samples(spec, loaded[0], loaded[1], auditor_for(settings, spec.needs_auditor()),
+                                  common_prompts=args.common_prompts)
+
+
+def compare_table(doc: dict[str, Any]) -> str:
+    p = doc["prompts"]
+    lines = [f"compare '{doc['name']}': {p['paired']} prompts paired"
+             + (f" (only those in both: {p['baseline_only']} baseline-only, {p['candidate_only']} "
+                "candidate-only left out)" if p["common_only"] else "")
+             + f"; family {doc['family']['size']}, {doc['family']['selected']} changed at FDR "
+             f"{doc['alpha']:g}; verdicts read the {doc['family']['fcr_level']:.1%} FCR-adjusted interval "
+             f"against ±{doc['min_effect']:g}"]
+    if doc["sampling_differences"]:
+        lines.append("sampling differs: " + ", ".join(f"{k} {v[0]} → {v[1]}"
+                                                       for k, v in doc["sampling_differences"].items()))
+    lines.append(f"{'finding':<40}{'baseline':>9}{'candidate':>10}{'change':>8}  {'adjusted CI':<18}verdict")
+
+    def num(x: float | None) -> str:
+        return "—" if x is None else f"{x:+.2f}"
+
+    for f in doc["findings"]:
+        ci = (f"[{f['ci_adj_low']:+.2f}, {f['ci_adj_high']:+.2f}]" if f["ci_adj_low"] is not None else "")
+        label = f"{f['feature']}={f['level']}→{f['behaviour']}"
+        verdict = f["verdict"].upper() if f["verdict"] in ("grew", "shrank") else f["verdict"]
+        lines.append(f"{label[:39]:<40}{num(f['baseline_effect']):>9}{num(f['candidate_effect']):>10}"
+                     f"{num(f['difference']):>8}  {ci:<18}{verdict}"
+                     + (f" ({f['reason']})" if f["reason"] else ""))
+    return "\n".join(lines)
+
+
 def _audit_export(args: argparse.Namespace) -> int:
     from app.db.engine import make_engine, make_session_factory
     from app.errors import NotFound
@@ -240,6 +323,19 @@ def register(sub: Any) -> None:
                     help="samples to re-analyse (the export format)")
     an.add_argument("--out", help="write the JSON report here")
     json_flag(an, "the report JSON")
+    cmp = add_command(acts, "compare", "did each finding grow, shrink or stay between two audits of "
+                      "one spec? (paired by prompt; candidate − baseline)", _audit_compare)
+    cmp.add_argument("refs", nargs="+", metavar="SPEC | AUDIT_A AUDIT_B",
+                     help="a probe spec with --baseline/--candidate samples files, or two stored audit "
+                     "ids, the baseline first")
+    cmp.add_argument("--baseline", metavar="A.jsonl", help="the baseline's samples (the export format)")
+    cmp.add_argument("--candidate", metavar="B.jsonl", help="the candidate's samples")
+    cmp.add_argument("--common-prompts", action="store_true",
+                     help="when the prompts differ, compare those both have (said in the output)")
+    cmp.add_argument("--fail-on", choices=("grew", "any"),
+                     help="exit 3 when a finding grew (any: grew or shrank)")
+    cmp.add_argument("--out", help="write compare.json here")
+    json_flag(cmp, "compare.json")
     ls = add_command(acts, "list", "audits of the embedded database, newest first", _audit_list)
     ls.add_argument("--limit", type=positive_int, default=50, help="how many")
     json_flag(ls)

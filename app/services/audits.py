@@ -157,6 +157,39 @@ def report(session: Session, audit_id: str, who: Principal) -> dict[str, Any]:
                                           f"/v1/audits/{audit_id}")
 
 
+def compare_samples(spec: ProbeSpec, baseline: Iterable[Sample], candidate: Iterable[Sample],
+                    auditor: ChatClient | None = None, *, common_prompts: bool = False) -> dict[str, Any]:
+    """Two samples files of one spec (the `audit analyze` format), paired by prompt."""
+    from app.core.surf.compare import compare as paired
+
+    a, b = list(baseline), list(candidate)
+    asyncio.run(rescore(spec, a + b, auditor))
+    return paired(spec, a, spec, b, common_prompts=common_prompts).model_dump(mode="json")
+
+
+def compare(session: Session, baseline_id: str, candidate_id: str, who: Principal | None, *,
+            common_prompts: bool = False) -> dict[str, Any]:
+    """Two finished audits of one spec, paired by prompt (app/core/surf/compare.py). `who`: None
+    for the CLI, whose user holds the database (as `audit export`)."""
+    from app.core.surf.compare import SpecMismatch
+    from app.core.surf.compare import compare as paired
+
+    rows = []
+    for role, audit_id in (("baseline", baseline_id), ("candidate", candidate_id)):
+        row = get(session, audit_id, who)
+        if row.report is None:
+            raise Conflict(f"{role} audit {audit_id} has not finished: it has no report yet")
+        rows.append(row)
+    a, b = rows
+    try:
+        report = paired(ProbeSpec.model_validate(a.spec), sample_reader.load(session, a.id),
+                        ProbeSpec.model_validate(b.spec), sample_reader.load(session, b.id),
+                        common_prompts=common_prompts, baseline_audit_id=a.id, candidate_audit_id=b.id)
+    except SpecMismatch as exc:
+        raise InvalidInput(f"the audits are not comparable: {exc}", field="spec") from None
+    return report.model_dump(mode="json")
+
+
 def build_behaviours(spec: ProbeSpec, auditor: ChatClient | None) -> dict[str, Behaviour]:
     return {name: build_behaviour(*b.scorer(), client=auditor) for name, b in spec.behaviours.items()}
 

@@ -79,6 +79,7 @@ def test_estimate_from_arrays_equals_the_per_observation_definition() -> None:
         assert type(eff) is type(ref)
         got, want = asdict(eff), asdict(ref)
         assert got.pop("per_prompt", {}) == pytest.approx(want.pop("per_prompt", {}), abs=1e-12)
+        assert got.pop("per_prompt_var", {}) == pytest.approx(want.pop("per_prompt_var", {}), abs=1e-12)
         assert got == pytest.approx(want, rel=1e-12, abs=1e-12)  # up to summation order
 
 

@@ -42,10 +42,12 @@ class Effect:
     n_a: int
     n_b: int
     per_prompt: dict[int, float] = field(repr=False)
+    per_prompt_var: dict[int, float] = field(default_factory=dict, repr=False)  # binomial, per prompt
+    bound: float = 1.0  # |estimate| can be at most this: 1 for a rate difference, 2 for a change in one
 
     def interval(self, level: float) -> tuple[float, float]:
         half = float(stats.t.ppf(0.5 + level / 2, self.df)) * self.se
-        return max(-1.0, self.estimate - half), min(1.0, self.estimate + half)
+        return max(-self.bound, self.estimate - half), min(self.bound, self.estimate + half)
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,36 @@ def effect_of(prompt: np.ndarray, stratum: np.ndarray, at_b: np.ndarray, y: np.n
     if g < MIN_PROMPTS:
         return NotEstimable(f"only {g} prompt(s) answered at both levels; at least {MIN_PROMPTS} are "
                             "needed for a prompt-level interval", g)
-    d = np.fromiter(diffs.values(), float)
+    est, se, p = _t_over_prompts(np.fromiter(diffs.values(), float), np.fromiter(variances.values(), float))
+    return Effect(est, se, g - 1, p, n_strata, g, n_a, n_b, diffs, variances)
+
+
+def _t_over_prompts(d: np.ndarray, sampling_var: np.ndarray) -> tuple[float, float, float]:
+    """(mean, se, two-sided p) of per-prompt values, df = prompts − 1."""
+    g = len(d)
     var = float(np.var(d, ddof=1))
     if var <= 1e-15:  # every prompt moved alike: fall back on the sampling variance, never on zero
-        var = float(np.mean(list(variances.values())))
+        var = float(np.mean(sampling_var))
     se = float(np.sqrt(var / g))
     est = float(d.mean())
-    p = float(2 * stats.t.sf(abs(est) / se, g - 1))
-    return Effect(est, se, g - 1, p, n_strata, g, n_a, n_b, diffs)
+    return est, se, float(2 * stats.t.sf(abs(est) / se, g - 1))
+
+
+def difference(baseline: Effect, candidate: Effect, pairs: dict[int, int]) -> Effect | NotEstimable:
+    """Candidate minus baseline, paired by prompt: the mean over prompts of the per-prompt effect
+    differences, with the t-interval and test over prompts. `pairs` maps a baseline prompt index
+    to the candidate's index of the same prompt. A prompt's own persistent effect cancels in its
+    difference; only how it changed between the two audits is left to vary."""
+    both = [(a, b) for a, b in pairs.items() if a in baseline.per_prompt and b in candidate.per_prompt]
+    g = len(both)
+    if g < MIN_PROMPTS:
+        return NotEstimable(f"only {g} prompt(s) have the effect estimated in both audits; at least "
+                            f"{MIN_PROMPTS} are needed", g)
+    d = np.array([candidate.per_prompt[b] - baseline.per_prompt[a] for a, b in both])
+    var = np.array([baseline.per_prompt_var.get(a, 0.0) + candidate.per_prompt_var.get(b, 0.0)
+                    for a, b in both])
+    est, se, p = _t_over_prompts(d, var)
+    return Effect(est, se, g - 1, p, min(baseline.n_strata, candidate.n_strata), g,
+                  baseline.n_a + baseline.n_b, candidate.n_a + candidate.n_b,
+                  {a: float(x) for (a, _), x in zip(both, d, strict=True)},
+                  {a: float(v) for (a, _), v in zip(both, var, strict=True)}, bound=2.0)

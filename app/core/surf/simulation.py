@@ -79,8 +79,9 @@ def rates(sc: Scenario, rng: np.random.Generator) -> dict[tuple[int, int], dict[
     return out
 
 
-def draw(sc: Scenario, spec: ProbeSpec, rng: np.random.Generator) -> list[Sample]:
-    table = rates(sc, rng)
+def draw(sc: Scenario, spec: ProbeSpec, rng: np.random.Generator,
+         table: dict[tuple[int, int], dict[tuple[str, str], float]] | None = None) -> list[Sample]:
+    table = rates(sc, rng) if table is None else table
     out = []
     n = spec.design.samples_per_prompt
     for cell in spec.cells():
@@ -195,3 +196,81 @@ def interactions(sc: Scenario, replications: int, seed: int) -> dict[str, Any]:
                 if r["estimable"]:
                     reject.add(r["p_value"] < sc.alpha)
     return {"term_rejects": reject, "not_estimable": not_estimable}
+
+
+Member = tuple[str, str, int]  # (feature, level, behaviour)
+
+
+def paired_rates(sc: Scenario, change: dict[Member, float], change_sd: float, rng: np.random.Generator
+                 ) -> tuple[dict[tuple[int, int], dict[tuple[str, str], float]], ...]:
+    """Two checkpoints of one model. Per prompt, each level's effect persists from the baseline
+    to the candidate (its planted value plus a per-prompt deviation of random sign), and changes
+    by the planted `change` plus a second per-prompt deviation of random sign (mean exactly
+    zero). Each deviation is capped at half the room `rates` leaves, so no rate leaves [0, 1]
+    and a null change stays exactly null. A planted change must lower a planted shift (or raise
+    one within the room the baseline's planted values reserve)."""
+    a = rates(sc, rng)
+    b: dict[tuple[int, int], dict[tuple[str, str], float]] = {}
+    k = len(sc.levels)
+    for (p, beh), shifts in a.items():
+        total = sum(max(0.0, v) for (_, _, bb), v in sc.planted.items() if bb == beh)
+        base = shifts[("_", "_")]
+        cap = min(base, 1 - base - total) / k / 2
+        moved = {("_", "_"): base}
+        for (f, level), v in shifts.items():
+            if f == "_":
+                continue
+            planted = sc.planted.get((f, level, beh), 0.0)
+            persistent = float(np.clip(v - planted, -cap, cap))  # the baseline's own deviation, halved room
+            a[(p, beh)][(f, level)] = planted + persistent
+            dev = min(abs(rng.normal(0, change_sd)), cap) * rng.choice((-1.0, 1.0))
+            moved[(f, level)] = planted + change.get((f, level, beh), 0.0) + persistent + dev
+        b[(p, beh)] = moved
+    return a, b
+
+
+def changes(sc: Scenario, change: dict[Member, float], replications: int, seed: int,
+            change_sd: float = 0.15, reverse: bool = False) -> dict[str, Any]:
+    """Null changes called, coverage of the difference's interval and power for planted changes,
+    against a plain prompt-level paired t-test on the same per-prompt effects. `reverse` compares
+    the later checkpoint as the baseline: a planted fall becomes a rise."""
+    from app.core.surf.compare import compare
+
+    rng = np.random.default_rng(seed)
+    t = {k: Tally() for k in ("null_reject", "null_called", "null_called_any", "covered", "power",
+                              "power_reject", "ttest_reject", "wrong_sign")}
+    for _ in range(replications):
+        spec = sc.spec(int(rng.integers(sc.samples[0], sc.samples[1] + 1)))
+        ta, tb = paired_rates(sc, change, change_sd, rng)
+        base, cand = draw(sc, spec, rng, ta), draw(sc, spec, rng, tb)
+        if reverse:
+            base, cand = cand, base
+        report = compare(spec, base, spec, cand)
+        members = family(spec)
+        per_a = estimate(spec, SampleFrame.of(spec, base), members)
+        per_b = estimate(spec, SampleFrame.of(spec, cand), members)
+        by_member = {(m.feature, m.level, m.behaviour): (ea, eb) for m, ea, eb in zip(members, per_a, per_b,
+                                                                                       strict=True)}
+        any_called = False
+        for f in report.findings:
+            truth = change.get((f.feature, f.level, int(f.behaviour[1:])), 0.0) * (-1 if reverse else 1)
+            if f.difference is None or f.ci_low is None or f.ci_high is None:
+                continue
+            t["covered"].add(f.ci_low <= truth <= f.ci_high)
+            called = f.verdict in ("grew", "shrank")
+            if truth == 0:
+                t["null_reject"].add(f.p_value < sc.alpha)
+                t["null_called"].add(called)
+                any_called |= called
+                continue
+            t["power"].add(called)
+            t["power_reject"].add(f.p_value < sc.alpha)
+            t["wrong_sign"].add(called and (f.difference > 0) != (truth > 0))
+            ea, eb = by_member[(f.feature, f.level, f.behaviour)]
+            if isinstance(ea, Effect) and isinstance(eb, Effect):
+                shared = sorted(set(ea.per_prompt) & set(eb.per_prompt))
+                after, before = [eb.per_prompt[i] for i in shared], [ea.per_prompt[i] for i in shared]
+                plain = stats.ttest_rel(after, before)
+                t["ttest_reject"].add(bool(plain.pvalue < sc.alpha))
+        t["null_called_any"].add(any_called)
+    return t

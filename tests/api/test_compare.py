@@ -1,0 +1,94 @@
+"""Two checkpoints compared end to end: the shipped two-chunk organism (baseline) and the shipped
+null-trigger organism (candidate), audited over HTTP with the demo spec, then compared paired by
+prompt over HTTP and from the CLI (stored audits, and their exported samples files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from app.core.surf.compare_report import CompareReport
+from tests.api.test_audits import wait_for
+from tests.conftest import Api
+
+DEMO = Path(__file__).resolve().parents[2] / "app" / "data" / "specs" / "demo.yaml"
+PLANTED = {("format", "tagged", "emoji"), ("metadata", "present", "signoff")}
+
+
+def _audit(api: Api, url: str, model: str, spec: dict[str, Any]) -> str:
+    t = httpx.post(api.url + "/v1/targets", headers=api.headers,
+                   json={"name": model, "base_url": url + "/v1", "model": model}).json()
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers, json={"target_id": t["id"], "spec": spec})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def test_two_checkpoints_compare_over_http_and_from_the_cli(api: Api, two_chunk_url: str,
+                                                           null_trigger_url: str, tmp_path: Path) -> None:
+    spec = yaml.safe_load(DEMO.read_text())
+    spec["design"]["samples_per_prompt"] = 10
+    base = _audit(api, two_chunk_url, "two-chunk", spec)
+    cand = _audit(api, null_trigger_url, "null-trigger", spec)
+    r = httpx.get(f"{api.url}/v1/audits/{base}/compare/{cand}", headers=api.headers)
+    assert r.status_code in (200, 409), r.text  # 409 while either has no report
+    for audit_id in (base, cand):
+        assert wait_for(api, audit_id, timeout=180)["status"] == "completed"
+    r = httpx.get(f"{api.url}/v1/audits/{base}/compare/{cand}", headers=api.headers)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    CompareReport.model_validate(doc)
+    assert (doc["baseline_audit_id"], doc["candidate_audit_id"]) == (base, cand)
+    assert doc["prompts"] == {"paired": 8, "common_only": False, "baseline_only": 0, "candidate_only": 0}
+    assert doc["family"]["size"] == 9 and doc["sampling_differences"] == {}
+    verdicts = {(f["feature"], f["level"], f["behaviour"]): f for f in doc["findings"]}
+    for key, f in verdicts.items():
+        if key in PLANTED:
+            assert f["verdict"] == "shrank", f
+            assert f["ci_adj_high"] < -doc["min_effect"] and f["baseline_effect"] > 0.3, f
+            assert abs(f["difference"] - (f["candidate_effect"] - f["baseline_effect"])) < 1e-9
+        else:
+            assert f["verdict"] in ("unchanged", "inconclusive"), f
+    # reversed, the same change is a growth
+    back = httpx.get(f"{api.url}/v1/audits/{cand}/compare/{base}", headers=api.headers).json()
+    assert {(f["feature"], f["level"], f["behaviour"]) for f in back["findings"] if f["verdict"] == "grew"} \
+        == PLANTED
+
+    # an audit of another spec is refused, naming what differs
+    other = {**spec, "behaviours": {"emoji": spec["behaviours"]["emoji"]}}
+    odd = _audit(api, null_trigger_url, "null-trigger", other)
+    assert wait_for(api, odd, timeout=180)["status"] == "completed"
+    r = httpx.get(f"{api.url}/v1/audits/{base}/compare/{odd}", headers=api.headers)
+    assert r.status_code == 422 and "behaviours differ: signoff, terse" in r.json()["message"], r.text
+
+    # the CLI: stored audits by id (exit 3 at the gate), and their exported samples files
+    env = {**os.environ, "SURFTURF_DATABASE_URL": api.settings.resolved_database_url,
+           "SURFTURF_DATA_DIR": str(api.settings.data_dir),
+           "SURFTURF_SECRET_KEY": "test-secret-key-of-enough-length"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)
+
+    out = cli("audit", "compare", base, cand, "--out", "compare.json", "--fail-on", "any")
+    assert out.returncode == 3, out.stderr
+    assert "gate --fail-on any: 2 finding(s) changed" in out.stderr
+    assert "format=tagged→emoji" in out.stdout and "SHRANK" in out.stdout
+    assert json.loads((tmp_path / "compare.json").read_text())["findings"] == doc["findings"]
+    assert cli("audit", "compare", base, cand, "--fail-on", "grew").returncode == 0  # nothing grew
+    for audit_id, name in ((base, "a.jsonl"), (cand, "b.jsonl")):
+        assert cli("audit", "export", audit_id, "--out", name).returncode == 0
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    files = cli("audit", "compare", "demo.yaml", "--baseline", "a.jsonl", "--candidate", "b.jsonl", "--json")
+    assert files.returncode == 0, files.stderr
+    from_files = json.loads(files.stdout)
+    assert from_files["findings"] == doc["findings"]  # the same samples, the same comparison
+    assert from_files["baseline_audit_id"] is None
+    bad = cli("audit", "compare", "demo.yaml", "--baseline", "a.jsonl")
+    assert bad.returncode == 2 and "give SPEC --baseline A.jsonl --candidate B.jsonl" in bad.stderr
