@@ -93,7 +93,8 @@ def with_session(settings: Settings, fn: Callable[[Session], Any]) -> Any:
 
 
 def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, target_model: str,
-                       api_key_env: str | None = None, new: bool = False) -> dict[str, Any] | None:
+                       api_key_env: str | None = None, new: bool = False,
+                       baseline_audit_id: str | None = None) -> dict[str, Any] | None:
     """Same job as the service runs; returns the report, or None if the job did not succeed.
     An unfinished audit of the same spec against the same model is resumed unless `new`."""
 
@@ -109,7 +110,8 @@ def run_audit_embedded(settings: Settings, spec: ProbeSpec, *, target_url: str, 
                        file=sys.stderr)
             return twin.id, twin.job_id or ""
         target = _new_target(s, local, target_url, target_model, api_key_env)
-        audit = audits.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME)
+        audit = audits.create(s, local, target_id=target.id, spec=spec.model_dump(mode="json"), who=ME,
+                              baseline_audit_id=baseline_audit_id)
         return audit.id, audit.job_id or ""
 
     return _run_audit(local, create)

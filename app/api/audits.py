@@ -23,7 +23,8 @@ router = APIRouter(tags=["audits"], responses=ERROR_RESPONSES)
 def audits_create(body: AuditCreate, session: SessionDep, settings: SettingsDep, who: Writer
                   ) -> AuditRead:
     row = service.create(session, settings, target_id=body.target_id,
-                         spec=body.spec.model_dump(mode="json"), who=who)
+                         spec=body.spec.model_dump(mode="json"), who=who,
+                         baseline_audit_id=body.baseline_audit_id)
     return AuditRead.from_row(row, jobs_service.job_of(session, row))
 
 

@@ -53,11 +53,24 @@ def _audit_run(args: argparse.Namespace) -> int:
     if spec.design.concurrency > settings.target_max_concurrency:
         print(f"note: design.concurrency {spec.design.concurrency} is capped at "
               f"{settings.target_max_concurrency} by SURFTURF_TARGET_MAX_CONCURRENCY", file=sys.stderr)
+    if args.fail_on in ("grew", "any") and not args.baseline:
+        raise CLIError(f"--fail-on {args.fail_on} needs --baseline AUDIT_ID (the audit to compare with)")
     report = run_audit_embedded(settings, spec, target_url=args.target_url,
                                 target_model=args.target_model, api_key_env=args.target_api_key_env,
-                                new=args.new)
+                                new=args.new, baseline_audit_id=args.baseline)
     write_report(report, args.out, as_json=args.json)
-    return 0
+    assert report is not None  # write_report exits on a failed audit
+    tripped = [f"{f['feature']}={f['level']}→{f['behaviour']} miscalibrated" for f in report["findings"]
+               if f["miscalibrated"] and args.fail_on in ("miscalibrated", "any")]
+    if args.baseline:
+        from app.embedded import with_session
+        from app.services import audits
+
+        doc = with_session(settings, lambda s: audits.compare(s, args.baseline, report["audit_id"], None))
+        print(compare_table(doc), file=sys.stderr if args.json else sys.stdout)
+        tripped += [f"{f['feature']}={f['level']}→{f['behaviour']} grew" for f in doc["findings"]
+                    if f["verdict"] == "grew" and args.fail_on in ("grew", "any")]
+    return _gate(args.fail_on, tripped)
 
 
 def _start_analysis_process(settings: Settings) -> None:
@@ -191,14 +204,18 @@ def _audit_compare(args: argparse.Namespace) -> int:
     print(json.dumps(doc, indent=2) if args.json else compare_table(doc))
     if args.out:
         print(f"comparison written to {args.out}", file=sys.stderr)
-    tripped = [f for f in doc["findings"]
-               if f["verdict"] == "grew" or (args.fail_on == "any" and f["verdict"] == "shrank")]
-    if args.fail_on and tripped:
-        print(f"gate --fail-on {args.fail_on}: {len(tripped)} finding(s) changed: "
-              + ", ".join(f"{f['feature']}={f['level']}→{f['behaviour']} {f['verdict']}" for f in tripped),
-              file=sys.stderr)
-        return EXIT_GATE
-    return 0
+    verdicts = ("grew", "shrank") if args.fail_on == "changed" else ("grew",)
+    return _gate(args.fail_on, [f"{f['feature']}={f['level']}→{f['behaviour']} {f['verdict']}"
+                                for f in doc["findings"] if args.fail_on and f["verdict"] in verdicts])
+
+
+def _gate(flag: str | None, tripped: list[str]) -> int:
+    """Exit 3 (README's exit codes) when the gate a pipeline asked for trips, naming why."""
+    if not flag or not tripped:
+        return 0
+    print(f"gate --fail-on {flag} tripped by {len(tripped)} finding(s): " + ", ".join(tripped),
+          file=sys.stderr)
+    return EXIT_GATE
 
 
 def _compare_files(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
@@ -315,6 +332,10 @@ def register(sub: Any) -> None:
     r.add_argument("--out", help="write the JSON report here")
     r.add_argument("--new", action="store_true",
                    help="start a new audit even if an unfinished one of this spec and target exists")
+    r.add_argument("--baseline", metavar="AUDIT_ID", help="a finished audit of this spec (an earlier "
+                   "checkpoint): compare with it when done (audit compare's table; audit.regressed)")
+    r.add_argument("--fail-on", choices=("miscalibrated", "grew", "any"), help="exit 3 when a finding "
+                   "is miscalibrated, grew against --baseline, or either (any)")
     json_flag(r, "the report JSON")
     an = add_command(acts, "analyze", "re-analyse a samples file under a spec (no target is called)",
                      _audit_analyze)
@@ -332,8 +353,8 @@ def register(sub: Any) -> None:
     cmp.add_argument("--candidate", metavar="B.jsonl", help="the candidate's samples")
     cmp.add_argument("--common-prompts", action="store_true",
                      help="when the prompts differ, compare those both have (said in the output)")
-    cmp.add_argument("--fail-on", choices=("grew", "any"),
-                     help="exit 3 when a finding grew (any: grew or shrank)")
+    cmp.add_argument("--fail-on", choices=("grew", "changed"),
+                     help="exit 3 when a finding grew (changed: grew or shrank)")
     cmp.add_argument("--out", help="write compare.json here")
     json_flag(cmp, "compare.json")
     ls = add_command(acts, "list", "audits of the embedded database, newest first", _audit_list)

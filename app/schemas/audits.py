@@ -30,6 +30,10 @@ STATUS = {"succeeded": AuditStatus.completed}
 class AuditCreate(Body):
     target_id: str = Field(description="A target created with POST /v1/targets.")
     spec: ProbeSpec = Field(description="The probe spec (also at GET /v1/schemas/probe-spec).")
+    baseline_audit_id: str | None = Field(default=None, description="A finished audit of the same spec "
+                                          "(an earlier checkpoint): when this one finishes it is compared "
+                                          "with it, paired by prompt, and `audit.regressed` is sent if a "
+                                          "finding grew (GET /v1/audits/{baseline}/compare/{this}).")
 
 
 class AuditSummary(BaseModel):
@@ -51,6 +55,8 @@ class AuditRead(BaseModel):
     finished_at: datetime | None
     summary: AuditSummary | None = Field(description="Counts of findings once completed.")
     search_id: str | None = Field(default=None, description="The search this audit confirms, if any.")
+    baseline_audit_id: str | None = Field(default=None, description="The audit it is compared with "
+                                          "when it finishes, if one was named.")
 
     @classmethod
     def from_row(cls, row: Any, job: Any) -> AuditRead:
@@ -68,7 +74,8 @@ class AuditRead(BaseModel):
         return cls(id=row.id, name=row.name, target_id=row.target_id, status=status,
                    job=JobRead.from_row(job) if job else None, created_at=row.created_at,
                    finished_at=row.finished_at, summary=summary,
-                   search_id=(row.config or {}).get("search_id"))
+                   search_id=(row.config or {}).get("search_id"),
+                   baseline_audit_id=(row.config or {}).get("baseline_audit_id"))
 
 
 class AuditList(BaseModel):

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.core.surf.compare_report import ChangeFinding
 from app.core.surf.report import Example, TargetRef, Totals
 
 EVENT_SCHEMA_VERSION: Literal[1] = 1
@@ -20,6 +21,7 @@ class EventType(StrEnum):
     audit_miscalibrated = "audit.miscalibrated"
     audit_completed = "audit.completed"
     audit_failed = "audit.failed"
+    audit_regressed = "audit.regressed"
     dataset_ready = "dataset.ready"
     dataset_failed = "dataset.failed"
     trace_completed = "trace.completed"
@@ -68,6 +70,20 @@ class AuditEventData(BaseModel):
     flagged: int = 0
     error: str | None = Field(default=None, description="audit.failed: why.")
     links: AuditLinks
+
+
+class RegressedEventData(BaseModel):
+    """audit.regressed: a finding grew against the baseline audit the audit was started with."""
+
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    audit_id: str
+    baseline_audit_id: str
+    name: str = Field(description="The probe spec's name.")
+    target: TargetRef
+    grew: list[ChangeFinding] = Field(description="Findings whose paired difference (this audit − "
+                                      "the baseline) was selected and lies wholly above +min_effect.")
+    links: AuditLinks
+    compare: str = Field(description="API path of the whole comparison.")
 
 
 class DatasetEventData(BaseModel):
@@ -125,4 +141,5 @@ class Event(BaseModel):
 
     type: EventType
     timestamp: datetime
-    data: AuditEventData | DatasetEventData | TraceEventData | SearchEventData | TestEventData
+    data: (AuditEventData | RegressedEventData | DatasetEventData | TraceEventData | SearchEventData
+           | TestEventData)

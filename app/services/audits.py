@@ -23,7 +23,7 @@ from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Job
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.services import jobs as jobs_service
 from app.services import sample_reader
 from app.services import targets as targets_service
@@ -81,10 +81,13 @@ def fingerprint(spec: ProbeSpec, base_url: str, model: str) -> str:
 
 
 def create(session: Session, settings: Settings, *, target_id: str, spec: dict[str, Any],
-           who: Principal, max_attempts: int | None = None) -> Audit:
-    """The job row commits with the audit it refers to, never before it."""
+           who: Principal, max_attempts: int | None = None, baseline_audit_id: str | None = None) -> Audit:
+    """The job row commits with the audit it refers to, never before it. `baseline_audit_id`: a
+    finished audit of the same spec this one is compared with when it finishes (audit.regressed)."""
     parsed = parse_spec(spec, settings=settings)
     target = targets_service.get(session, target_id, who)
+    if baseline_audit_id is not None:
+        _check_baseline(session, baseline_audit_id, parsed, who)
     if parsed.needs_auditor() and not configured(settings):
         raise InvalidInput("this spec needs an auditor model (rewrites or a judge): set "
                            "SURFTURF_AUDITOR_URL and SURFTURF_AUDITOR_MODEL, or "
@@ -92,7 +95,8 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
                            field="spec")
     chunk_size = settings.audit_chunk_size if plan_chunks(parsed, settings.audit_chunk_size) else 0
     config = {"settings": settings.public_dict(), "work_items": parsed.work_item_count(),
-              "chunk_size": chunk_size}
+              "chunk_size": chunk_size,
+              **({"baseline_audit_id": baseline_audit_id} if baseline_audit_id else {})}
     audit = repo.add(session, name=parsed.name, target_id=target.id, owner=target.owner,
                      spec=parsed.model_dump(mode="json"), config=config,
                      fingerprint=fingerprint(parsed, target.base_url, target.model))
@@ -100,6 +104,28 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
                             max_attempts=max_attempts or settings.job_max_attempts)
     audit.job_id = job.id
     return audit
+
+
+def _check_baseline(session: Session, baseline_id: str, spec: ProbeSpec, who: Principal) -> None:
+    from app.core.surf.compare import SpecMismatch, check_specs
+
+    field = "baseline_audit_id"
+    try:
+        base = get(session, baseline_id, who)
+    except NotFound:
+        raise InvalidInput(f"{field}: no audit {baseline_id!r}", field=field) from None
+    if base.report is None:
+        raise InvalidInput(f"{field}: audit {baseline_id} has not finished", field=field)
+    try:
+        check_specs(ProbeSpec.model_validate(base.spec), spec, common_prompts=False)
+    except SpecMismatch as exc:
+        raise InvalidInput(f"{field}: not comparable with this spec: {exc}", field=field) from None
+
+
+def regression(session: Session, audit: Audit) -> dict[str, Any] | None:
+    """The finished audit against its named baseline, when it has one (compare.json)."""
+    base = (audit.config or {}).get("baseline_audit_id")
+    return None if base is None else compare(session, base, audit.id, None)
 
 
 def get(session: Session, audit_id: str, who: Principal | None = None) -> Audit:

@@ -23,6 +23,7 @@ from app.schemas.events import (
     EventType,
     ExamplePair,
     FindingSummary,
+    RegressedEventData,
     SearchEventData,
     TraceEventData,
 )
@@ -53,6 +54,19 @@ def audit_finished(session: Session, settings: Settings, audit: Audit, report: A
     webhooks.emit(session, settings, audit.owner, EventType.audit_completed, data)
     if bad:
         webhooks.emit(session, settings, audit.owner, EventType.audit_miscalibrated, data)
+
+
+def audit_regressed(session: Session, settings: Settings, audit: Audit, report: AuditReport,
+                    comparison: dict[str, Any]) -> None:
+    """audit.regressed, when a finding grew against the audit's named baseline."""
+    grew = [f for f in comparison["findings"] if f["verdict"] == "grew"]
+    if not grew:
+        return
+    base = comparison["baseline_audit_id"]
+    data = RegressedEventData.model_validate({
+        "audit_id": audit.id, "baseline_audit_id": base, "name": report.name, "target": report.target,
+        "grew": grew, "links": _links(audit.id), "compare": f"/v1/audits/{base}/compare/{audit.id}"})
+    webhooks.emit(session, settings, audit.owner, EventType.audit_regressed, data)
 
 
 def dataset_ready(session: Session, settings: Settings, ds: Dataset) -> None:

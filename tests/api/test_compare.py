@@ -76,9 +76,9 @@ def test_two_checkpoints_compare_over_http_and_from_the_cli(api: Api, two_chunk_
         return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,
                               text=True, timeout=300, cwd=tmp_path)
 
-    out = cli("audit", "compare", base, cand, "--out", "compare.json", "--fail-on", "any")
+    out = cli("audit", "compare", base, cand, "--out", "compare.json", "--fail-on", "changed")
     assert out.returncode == 3, out.stderr
-    assert "gate --fail-on any: 2 finding(s) changed" in out.stderr
+    assert "gate --fail-on changed tripped by 2 finding(s): format=tagged→emoji shrank" in out.stderr
     assert "format=tagged→emoji" in out.stdout and "SHRANK" in out.stdout
     assert json.loads((tmp_path / "compare.json").read_text())["findings"] == doc["findings"]
     assert cli("audit", "compare", base, cand, "--fail-on", "grew").returncode == 0  # nothing grew
@@ -92,3 +92,65 @@ def test_two_checkpoints_compare_over_http_and_from_the_cli(api: Api, two_chunk_
     assert from_files["baseline_audit_id"] is None
     bad = cli("audit", "compare", "demo.yaml", "--baseline", "a.jsonl")
     assert bad.returncode == 2 and "give SPEC --baseline A.jsonl --candidate B.jsonl" in bad.stderr
+
+
+def test_an_audit_started_against_a_baseline_sends_audit_regressed(api: Api, two_chunk_url: str,
+                                                                  null_trigger_url: str) -> None:
+    from sqlalchemy import select
+
+    from app.db.engine import transaction
+    from app.db.tables import WebhookDelivery
+    from app.services import webhooks
+    from app.services.owners import Principal
+
+    with transaction(api.factory) as s:  # the key's owner subscribes (loopback allowed at creation)
+        webhooks.create(s, api.settings.model_copy(update={"webhook_egress": "loopback"}),
+                        {"url": "http://127.0.0.1:9/hook", "events": ["audit.regressed"]}, Principal("test"))
+    spec = yaml.safe_load(DEMO.read_text())
+    spec["design"]["samples_per_prompt"] = 10
+    clean = _audit(api, null_trigger_url, "null-trigger", spec)
+    assert wait_for(api, clean, timeout=180)["status"] == "completed"
+    t = httpx.post(api.url + "/v1/targets", headers=api.headers,
+                   json={"name": "tc", "base_url": two_chunk_url + "/v1", "model": "two-chunk"}).json()
+    other = {**spec, "alpha": 0.1}
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers,
+                   json={"target_id": t["id"], "spec": other, "baseline_audit_id": clean})
+    assert r.status_code == 422 and r.json()["field"] == "baseline_audit_id", r.text
+    assert "alpha: 0.05 in the baseline, 0.1 in the candidate" in r.json()["message"]
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers,
+                   json={"target_id": t["id"], "spec": spec, "baseline_audit_id": clean})
+    assert r.status_code == 201 and r.json()["baseline_audit_id"] == clean, r.text
+    later = r.json()["id"]
+    assert wait_for(api, later, timeout=180)["status"] == "completed"
+    with transaction(api.factory) as s:
+        sent = [d.payload for d in s.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.event_type == "audit.regressed"))]
+    assert len(sent) == 1, sent
+    data = sent[0]["data"]
+    assert (data["audit_id"], data["baseline_audit_id"]) == (later, clean)
+    assert {(f["feature"], f["level"], f["behaviour"]) for f in data["grew"]} == PLANTED
+    assert data["compare"] == f"/v1/audits/{clean}/compare/{later}"
+
+
+def test_audit_run_gates_on_miscalibrated_and_on_growth_against_a_baseline(
+        tmp_path: Path, two_chunk_url: str, null_trigger_url: str) -> None:
+    spec = yaml.safe_load(DEMO.read_text())
+    spec["design"]["samples_per_prompt"] = 10
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    env = {**os.environ, "SURFTURF_DATA_DIR": str(tmp_path / "data")}
+
+    def run(url: str, model: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app.cli", "audit", "run", "demo.yaml", "--target-url",
+                               url + "/v1", "--target-model", model, "--new", *flags], env=env,
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    bad = run(null_trigger_url, "null-trigger", "--fail-on", "grew")
+    assert bad.returncode == 2 and "--fail-on grew needs --baseline AUDIT_ID" in bad.stderr
+    first = run(null_trigger_url, "null-trigger", "--fail-on", "miscalibrated", "--json")
+    assert first.returncode == 0, first.stderr  # the null-trigger organism has no shortcut
+    clean = json.loads(first.stdout)["audit_id"]
+    second = run(two_chunk_url, "two-chunk", "--baseline", clean, "--fail-on", "grew")
+    assert second.returncode == 3, second.stderr
+    assert "GREW" in second.stdout and "tripped by 2 finding(s): format=tagged→emoji grew" in second.stderr
+    third = run(two_chunk_url, "two-chunk", "--fail-on", "miscalibrated")
+    assert third.returncode == 3 and "format=tagged→emoji miscalibrated" in third.stderr
