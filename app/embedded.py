@@ -31,7 +31,7 @@ tqdm.monitor_interval = 0  # our bar is redrawn by its own loop; tqdm's monitor 
 ME = Principal(LOCAL)  # the person at the terminal owns what the embedded CLI creates
 
 
-Create = Callable[[Session], tuple[str, str]]  # (row id, job id), in one transaction
+Create = Callable[[Session], tuple[str, str | list[str]]]  # (row id, its job id(s)), in one transaction
 Fetch = Callable[[Session, str], Any]
 
 
@@ -58,7 +58,8 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
             analysis_process.shutdown(wait=False)
         except KeyboardInterrupt:
             with transaction(factory) as s:
-                job = jobs_repo.interrupt(s, job_id)
+                for one in [job_id] if isinstance(job_id, str) else job_id:
+                    job = jobs_repo.interrupt(s, one)
                 where = f" at {job.progress_done}/{job.progress_total} {unit}s" if job else ""
             hint = (resume_hint or "").format(id=row_id)
             tqdm.write(f"{label} {row_id} interrupted{where}{'; ' + hint if hint else ''}", file=sys.stderr)
@@ -168,6 +169,25 @@ def run_search_embedded(settings: Settings, spec: Any, *, target_url: str, targe
                         unit="candidate")
 
 
+def run_series_embedded(settings: Settings, spec: ProbeSpec, checkpoints: list[tuple[str, str, str | None]],
+                        api_key_env: str | None = None) -> dict[str, Any] | None:
+    """One spec on each checkpoint (url, model, label), in order, on the in-process worker;
+    returns the series with its series.json."""
+    from app.services import series
+
+    local = _trusted(settings, api_key_env).model_copy(update={"audit_chunk_size": 0})
+
+    def create(s: Session) -> tuple[str, list[str]]:
+        made = [(_new_target(s, local, url, model, api_key_env), label) for url, model, label in checkpoints]
+        row = series.create(s, local, spec=spec.model_dump(mode="json"), who=ME,
+                            checkpoints=[{"target_id": t.id, "label": label} for t, label in made])
+        return row.id, [audits.get(s, a).job_id or "" for a in row.audit_ids]
+
+    return run_embedded(local, create, lambda s, i: series.read(s, i, None), label="series", unit="sample",
+                        resume_hint="resume each audit with: surfturf audit resume ID (audit list)",
+                        domains=("audit",))
+
+
 def confirm_search_embedded(settings: Settings, search_id: str, **options: Any) -> dict[str, Any] | None:
     """A stand-alone confirmation audit of a search's top attributes; returns its report."""
     from app.services import searches
@@ -181,20 +201,31 @@ def confirm_search_embedded(settings: Settings, search_id: str, **options: Any) 
     return _run_audit(local, create)
 
 
-async def run_job(settings: Settings, factory: Any, job_id: str, unit: str = "sample",
+async def run_job(settings: Settings, factory: Any, job_id: str | list[str], unit: str = "sample",
                   desc: str = "audit", until: Callable[[Session], bool] | None = None,
                   domains: tuple[str, ...] = ()) -> tuple[str, str | None]:
-    """Run an in-process worker until `job_id` ends (or `until` holds), drawing its progress."""
+    """Run an in-process worker until `job_id` ends (or `until` holds), drawing its progress. A
+    list of jobs (a series' audits) runs in queue order on the one worker, under one bar: it ends
+    when all have, `succeeded` only if all did."""
     worker = Worker(settings, factory, concurrency=1, metrics=False, tasks=load_builtin_tasks(*domains))
     task = asyncio.create_task(worker.run())
     bar = tqdm(total=0, unit=unit, desc=desc, dynamic_ncols=True, mininterval=0.5)
+    ids = [job_id] if isinstance(job_id, str) else job_id
 
     def read() -> tuple[str, int, int | None, str | None, str | None]:
         with transaction(factory) as s:
-            j = jobs_repo.get(s, job_id)
-            assert j is not None
-            status = "succeeded" if until is not None and until(s) else j.status
-            return status, j.progress_done, j.progress_total, j.progress_message, j.error
+            js = [jobs_repo.get(s, i) for i in ids]
+            assert all(j is not None for j in js)
+            js_ = [j for j in js if j is not None]
+            ended = all(j.status in TERMINAL for j in js_)
+            bad = next((j for j in js_ if j.status != "succeeded"), None) if ended else None
+            status = ("succeeded" if until is not None and until(s) else
+                      (bad.status if bad else "succeeded") if ended else "running")
+            totals = [j.progress_total for j in js_]
+            total = sum(t or 0 for t in totals) if all(totals) else None
+            live = next((j for j in js_ if j.status == "running"), js_[-1])
+            return (status, sum(j.progress_done for j in js_), total, live.progress_message,
+                    bad.error if bad else None)
 
     first = True
     try:

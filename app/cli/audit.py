@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.common import (
     DATA,
+    EXIT_FAILED,
     EXIT_GATE,
     CLIError,
     add_actions,
@@ -218,6 +219,77 @@ def _gate(flag: str | None, tripped: list[str]) -> int:
     return EXIT_GATE
 
 
+def _audit_series(args: argparse.Namespace) -> int:
+    """One spec on N checkpoints, in order: effects per checkpoint, trends, consecutive steps."""
+    from app.core.surf.loader import SpecFileError, load_spec_file
+    from app.embedded import run_series_embedded
+
+    labels = args.label or []
+    if labels and len(labels) != len(args.target):
+        raise CLIError(f"audit series: {len(labels)} --label for {len(args.target)} --target; give one "
+                       "label per target, or none (the model names are used)")
+    if len(args.target) < 2:
+        raise CLIError("audit series: give two or more --target URL MODEL, in checkpoint order")
+    try:
+        spec = load_spec_file(Path(args.spec))
+    except (SpecFileError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    checkpoints = [(url, model, labels[i] if labels else None) for i, (url, model) in enumerate(args.target)]
+    doc = run_series_embedded(settings_of(args), spec, checkpoints, api_key_env=args.target_api_key_env)
+    if doc is None or doc["result"] is None:
+        print("series did not complete", file=sys.stderr)
+        return EXIT_FAILED
+    result = doc["result"]
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2), encoding="utf-8")
+        print(f"series.json written to {args.out}", file=sys.stderr)
+    if args.html:
+        from app.core.reports.html import series_html
+
+        Path(args.html).write_text(series_html(result), encoding="utf-8")
+        print(f"series page written to {args.html}", file=sys.stderr)
+    print(json.dumps(result, indent=2) if args.json else series_table(doc))
+    tripped = [f"{step['candidate_audit_id']}: {f['feature']}={f['level']}→{f['behaviour']} grew"
+               for step in result["steps"] for f in step["findings"]
+               if f["verdict"] == "grew" and args.fail_on in ("grew", "any")]
+    if args.fail_on in ("miscalibrated", "any"):
+        from app.embedded import with_session
+        from app.services import audits
+
+        reports = with_session(settings_of(args),
+                               lambda s: [audits.get(s, a).report for a in result["audits"]])
+        tripped += [f"{label}: {f['feature']}={f['level']}→{f['behaviour']} miscalibrated"
+                    for label, r in zip(result["labels"], reports, strict=True) for f in r["findings"]
+                    if f["miscalibrated"]]
+    return _gate(args.fail_on, tripped)
+
+
+def series_table(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    labels = r["labels"]
+    lines = [f"series '{r['name']}' ({doc['id']}): " + " → ".join(
+        f"{a['label']} ({a['audit_id'][:8]})" for a in doc["audits"]),
+        f"{'finding':<36}" + "".join(f"{lb[:9]:>10}" for lb in labels) + f"{'trend':>9}  {'CI':<17}steps"]
+    verdicts: dict[tuple[str, str, str], list[str]] = {
+        (f["feature"], f["level"], f["behaviour"]): [] for f in r["findings"]}
+    for step in r["steps"]:
+        for f in step["findings"]:
+            verdicts[(f["feature"], f["level"], f["behaviour"])].append(f["verdict"])
+
+    def num(x: float | None) -> str:
+        return "—" if x is None else f"{x:+.2f}"
+
+    for f in r["findings"]:
+        t = f["trend"]
+        ci = f"[{t['ci_low']:+.2f}, {t['ci_high']:+.2f}]" if t["ci_low"] is not None else ""
+        label = f"{f['feature']}={f['level']}→{f['behaviour']}"
+        lines.append(f"{label[:35]:<36}" + "".join(f"{num(p['effect']):>10}" for p in f["effects"])
+                     + f"{num(t['estimate']):>9}  {ci:<17}"
+                     + " ".join(v.upper() if v in ("grew", "shrank") else v
+                                for v in verdicts[(f["feature"], f["level"], f["behaviour"])]))
+    return "\n".join(lines)
+
+
 def _compare_files(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     from app.core.surf.loader import SpecFileError, load_spec_file
     from app.core.surf.samples import SamplesFileError, read_jsonl
@@ -357,6 +429,21 @@ def register(sub: Any) -> None:
                      help="exit 3 when a finding grew (changed: grew or shrank)")
     cmp.add_argument("--out", help="write compare.json here")
     json_flag(cmp, "compare.json")
+    ser = add_command(acts, "series", "one spec on N checkpoints, in order: effects per checkpoint, "
+                      "trends, and consecutive checkpoints compared", _audit_series)
+    ser.add_argument("spec", metavar="SPEC", help="the probe spec file (one seed for every checkpoint)")
+    ser.add_argument("--target", nargs=2, action="append", metavar=("URL", "MODEL"), required=True,
+                     help="a checkpoint's OpenAI-compatible base URL and model; repeat, in order")
+    ser.add_argument("--label", action="append", metavar="L", help="each checkpoint's name, in the "
+                     "same order (default: the model names)")
+    ser.add_argument("--target-api-key-env", metavar="VAR", help="environment variable holding the "
+                     "targets' API key (must be set)")
+    ser.add_argument("--fail-on", choices=("miscalibrated", "grew", "any"), help="exit 3 when a "
+                     "checkpoint has a miscalibrated finding, a finding grew from one checkpoint to "
+                     "the next, or either (any)")
+    ser.add_argument("--out", help="write series.json here")
+    ser.add_argument("--html", metavar="FILE", help="write the series page (plot, trends, steps) here")
+    json_flag(ser, "series.json")
     ls = add_command(acts, "list", "audits of the embedded database, newest first", _audit_list)
     ls.add_argument("--limit", type=positive_int, default=50, help="how many")
     json_flag(ls)

@@ -239,6 +239,22 @@ class Search(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Series(Base):
+    """One spec, one seed, N checkpoints: an audit per checkpoint, in order (audit ids and labels);
+    series.json is computed once every audit has finished."""
+
+    __tablename__ = "series"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    labels: Mapped[list[str]] = mapped_column(JSONType)
+    audit_ids: Mapped[list[str]] = mapped_column(JSONType)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class SearchCandidate(Base):
     """One judged candidate, stored as soon as it is judged: a resumed search never redoes it."""
 

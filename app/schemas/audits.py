@@ -57,6 +57,7 @@ class AuditRead(BaseModel):
     search_id: str | None = Field(default=None, description="The search this audit confirms, if any.")
     baseline_audit_id: str | None = Field(default=None, description="The audit it is compared with "
                                           "when it finishes, if one was named.")
+    series_id: str | None = Field(default=None, description="The series it is a checkpoint of, if any.")
 
     @classmethod
     def from_row(cls, row: Any, job: Any) -> AuditRead:
@@ -75,7 +76,8 @@ class AuditRead(BaseModel):
                    job=JobRead.from_row(job) if job else None, created_at=row.created_at,
                    finished_at=row.finished_at, summary=summary,
                    search_id=(row.config or {}).get("search_id"),
-                   baseline_audit_id=(row.config or {}).get("baseline_audit_id"))
+                   baseline_audit_id=(row.config or {}).get("baseline_audit_id"),
+                   series_id=(row.config or {}).get("series_id"))
 
 
 class AuditList(BaseModel):

@@ -30,7 +30,7 @@ from app.errors import Halted, SurfturfError, TargetFailed, Waiting
 from app.services import analysis_process, auditor
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor
-from app.services.audits import build_behaviours, get, regression
+from app.services.audits import build_behaviours, get, regressions
 
 Guard = Callable[[Session], None]  # raises inside a transaction when this attempt may not write
 EVERY_SAMPLE = "budget: every planned sample taken"
@@ -326,9 +326,8 @@ def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, l
         row.finished_at = utcnow()
         if problem is None:  # a failed audit is announced by the runner, as audit.failed
             events.audit_finished(s, settings, row, report)
-            comparison = regression(s, row)  # against its named baseline, if any
-            if comparison is not None:
-                events.audit_regressed(s, settings, row, report, comparison)
+            for later, comparison in regressions(s, row):  # a named baseline, a series' neighbours
+                events.audit_regressed(s, settings, later, comparison)
     if problem is not None:
         raise TargetFailed(problem)
     return report

@@ -122,10 +122,19 @@ def _check_baseline(session: Session, baseline_id: str, spec: ProbeSpec, who: Pr
         raise InvalidInput(f"{field}: not comparable with this spec: {exc}", field=field) from None
 
 
-def regression(session: Session, audit: Audit) -> dict[str, Any] | None:
-    """The finished audit against its named baseline, when it has one (compare.json)."""
-    base = (audit.config or {}).get("baseline_audit_id")
-    return None if base is None else compare(session, base, audit.id, None)
+def regressions(session: Session, audit: Audit) -> list[tuple[Audit, dict[str, Any]]]:
+    """(later audit, compare.json) for the pairs that can be compared now that `audit` finished:
+    against its named baseline; in a series, against the previous checkpoint if that finished,
+    and the next checkpoint against it if that finished first."""
+    config = audit.config or {}
+    out = []
+    for base in (config.get("baseline_audit_id"), config.get("series_previous")):
+        if base is not None and get(session, base).report is not None:
+            out.append((audit, compare(session, base, audit.id, None)))
+    later = config.get("series_next")
+    if later is not None and (nxt := get(session, later)).report is not None:
+        out.append((nxt, compare(session, audit.id, later, None)))
+    return out
 
 
 def get(session: Session, audit_id: str, who: Principal | None = None) -> Audit:

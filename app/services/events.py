@@ -56,15 +56,16 @@ def audit_finished(session: Session, settings: Settings, audit: Audit, report: A
         webhooks.emit(session, settings, audit.owner, EventType.audit_miscalibrated, data)
 
 
-def audit_regressed(session: Session, settings: Settings, audit: Audit, report: AuditReport,
-                    comparison: dict[str, Any]) -> None:
-    """audit.regressed, when a finding grew against the audit's named baseline."""
+def audit_regressed(session: Session, settings: Settings, audit: Audit, comparison: dict[str, Any]) -> None:
+    """audit.regressed, when a finding of `audit` grew against its baseline (a named one, or the
+    previous checkpoint of its series)."""
     grew = [f for f in comparison["findings"] if f["verdict"] == "grew"]
-    if not grew:
+    if not grew or audit.report is None:
         return
     base = comparison["baseline_audit_id"]
+    report = audit.report
     data = RegressedEventData.model_validate({
-        "audit_id": audit.id, "baseline_audit_id": base, "name": report.name, "target": report.target,
+        "audit_id": audit.id, "baseline_audit_id": base, "name": report["name"], "target": report["target"],
         "grew": grew, "links": _links(audit.id), "compare": f"/v1/audits/{base}/compare/{audit.id}"})
     webhooks.emit(session, settings, audit.owner, EventType.audit_regressed, data)
 

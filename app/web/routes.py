@@ -239,15 +239,19 @@ def trace_report(trace_id: str, request: Request, session: SessionDep, settings:
 
 @router.get("/compare")
 def compare(request: Request, session: SessionDep, settings: SettingsDep, a: str, b: str) -> Response:
-    """Two audits of the same spec (two checkpoints): which findings appeared or went away."""
+    """Two audits of one spec (two checkpoints): which flags appeared or went away, and the paired
+    comparison's verdict on each finding (grew, shrank, unchanged, inconclusive)."""
     who = viewer(request, session, settings)
     if who is None:
         return to_login()
     left, right = audits.report(session, a, who), audits.report(session, b, who)
-    if left["name"] != right["name"]:
-        raise InvalidInput(f"audits of different specs ({left['name']} vs {right['name']})", field="b")
+    paired = audits.compare(session, a, b, who)
     rows = _diff(left["findings"], right["findings"])
-    return page(request, settings, "compare.html.j2", who=who, left=left, right=right, rows=rows)
+    verdicts = {(f["feature"], f["level"], f["behaviour"]): f for f in paired["findings"]}
+    for r in rows:
+        r["paired"] = verdicts.get(r["key"])
+    return page(request, settings, "compare.html.j2", who=who, left=left, right=right, rows=rows,
+                paired=paired)
 
 
 def _diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,81 @@ def test_audit_run_gates_on_miscalibrated_and_on_growth_against_a_baseline(
     assert "GREW" in second.stdout and "tripped by 2 finding(s): format=tagged→emoji grew" in second.stderr
     third = run(two_chunk_url, "two-chunk", "--fail-on", "miscalibrated")
     assert third.returncode == 3 and "format=tagged→emoji miscalibrated" in third.stderr
+
+
+def test_a_series_over_http_steps_trends_page_and_regressed_event(api: Api, two_chunk_url: str,
+                                                                  null_trigger_url: str) -> None:
+    from sqlalchemy import select
+
+    from app.db.engine import transaction
+    from app.db.tables import WebhookDelivery
+    from app.services import webhooks
+    from app.services.owners import Principal
+
+    with transaction(api.factory) as s:
+        webhooks.create(s, api.settings.model_copy(update={"webhook_egress": "loopback"}),
+                        {"url": "http://127.0.0.1:9/hook", "events": ["audit.regressed"]}, Principal("test"))
+    spec = yaml.safe_load(DEMO.read_text())
+    spec["design"]["samples_per_prompt"] = 10
+    ids = []
+    checkpoints = ((null_trigger_url, "null-trigger"), (two_chunk_url, "two-chunk"),
+                   (two_chunk_url, "two-chunk"))
+    for url, model in checkpoints:
+        ids.append(httpx.post(api.url + "/v1/targets", headers=api.headers,
+                              json={"name": model, "base_url": url + "/v1", "model": model}).json()["id"])
+    same = httpx.post(api.url + "/v1/series", headers=api.headers,
+                      json={"spec": spec, "targets": [{"target_id": ids[1]}, {"target_id": ids[2]}]})
+    assert same.status_code == 422 and same.json()["field"] == "targets"  # two labels "two-chunk"
+    r = httpx.post(api.url + "/v1/series", headers=api.headers, json={"spec": spec, "targets": [
+        {"target_id": t, "label": f"c{i + 1}"} for i, t in enumerate(ids)]})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert [a["label"] for a in r.json()["audits"]] == ["c1", "c2", "c3"]
+    deadline = time.monotonic() + 300
+    read = f"{api.url}/v1/series/{sid}"
+    while (body := httpx.get(read, headers=api.headers).json())["status"] == "running":
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+    assert body["status"] == "completed", body
+    doc = body["result"]
+    assert doc["labels"] == ["c1", "c2", "c3"] and len(doc["steps"]) == 2
+    first, second = ({(f["feature"], f["level"], f["behaviour"]): f["verdict"] for f in st["findings"]}
+                     for st in doc["steps"])
+    assert {k for k, v in first.items() if v == "grew"} == PLANTED and "shrank" not in first.values()
+    assert not {"grew", "shrank"} & set(second.values()), second
+    for f in doc["findings"]:
+        key = (f["feature"], f["level"], f["behaviour"])
+        assert [p["label"] for p in f["effects"]] == ["c1", "c2", "c3"]
+        if key in PLANTED:  # up from c1, level from c2 to c3: a positive trend per checkpoint
+            assert f["trend"]["ci_low"] > 0 and f["trend"]["q_value"] <= 0.05, f["trend"]
+    page = httpx.get(f"{api.url}/v1/series/{sid}/report.html", headers=api.headers)
+    assert page.status_code == 200 and "<svg" in page.text and "c1 → c2" in page.text
+    with transaction(api.factory) as s:
+        sent = [d.payload["data"] for d in s.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.event_type == "audit.regressed"))]
+    c2 = body["audits"][1]["audit_id"]
+    assert httpx.get(f"{api.url}/v1/audits/{c2}", headers=api.headers).json()["series_id"] == sid
+    assert [(d["audit_id"], d["baseline_audit_id"]) for d in sent] == [(c2, body["audits"][0]["audit_id"])]
+
+
+def test_audit_series_from_the_cli(tmp_path: Path, two_chunk_url: str, null_trigger_url: str) -> None:
+    spec = yaml.safe_load(DEMO.read_text())
+    spec["design"]["samples_per_prompt"] = 10
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    env = {**os.environ, "SURFTURF_DATA_DIR": str(tmp_path / "data")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app.cli", "audit", "series", "demo.yaml", *args],
+                              env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    bad = cli("--target", null_trigger_url + "/v1", "null-trigger", "--target", two_chunk_url + "/v1",
+              "two-chunk", "--label", "only-one")
+    assert bad.returncode == 2 and "1 --label for 2 --target" in bad.stderr
+    r = cli("--target", null_trigger_url + "/v1", "null-trigger", "--target", two_chunk_url + "/v1",
+            "two-chunk", "--label", "before", "--label", "after", "--out", "series.json", "--html",
+            "series.html", "--fail-on", "grew")
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "tripped by 2 finding(s)" in r.stderr and "GREW" in r.stdout
+    doc = json.loads((tmp_path / "series.json").read_text())
+    assert doc["labels"] == ["before", "after"]
+    assert "<svg" in (tmp_path / "series.html").read_text()

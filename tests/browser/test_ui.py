@@ -123,6 +123,7 @@ def test_sign_in_lists_audits_report_samples_and_compare(api: Api, browser: Any,
     page.goto(f"{api.url}/ui/compare?a={first}&b={second}")
     gone = page.inner_text(".change-went-away")
     assert "format=tagged → emoji" in gone
+    assert page.locator("tr.change-went-away td.paired-shrank").count() >= 1  # the paired verdict
     page.screenshot(path=str(SHOTS / "ui-compare.png"))
     assert remote == [] and errors == [], (remote, errors)
     page.close()

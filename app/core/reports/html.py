@@ -44,6 +44,11 @@ def trace_html(result: dict[str, Any]) -> str:
     return str(_env().get_template("trace.html.j2").render(t=result, pictures=pictures))
 
 
+def series_html(doc: dict[str, Any]) -> str:
+    return str(_env().get_template("series.html.j2").render(
+        s=doc, picture=plots.series(doc["findings"], doc["labels"])))
+
+
 def render(doc: dict[str, Any]) -> str:
     """Either kind of report, told apart by its fields (a report made elsewhere renders too)."""
     if "findings" in doc and "cells" in doc:

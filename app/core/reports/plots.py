@@ -122,3 +122,29 @@ def enrichment(groups: list[dict[str, Any]], family: str, top: int = 12) -> str:
     ax.set_xlabel(f"odds ratio of the behaviour in the {family} (95% CI; red: significant after BH)")
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
+
+
+def series(findings: list[dict[str, Any]], labels: list[str]) -> str:
+    """Each finding's effect at every checkpoint with its interval, one line per finding."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    ax.axhline(0, color="#555555", linewidth=0.8)
+    x = list(range(len(labels)))
+    for f in findings:
+        pts = [(i, p) for i, p in enumerate(f["effects"]) if p["effect"] is not None]
+        if not pts:
+            continue
+        gid = safe_id("series", f["feature"], f["level"], f["behaviour"])
+        label = f"{f['feature']}={f['level']} → {f['behaviour']}"
+        line = ax.plot([i for i, _ in pts], [p["effect"] for _, p in pts], "o-", label=label, gid=gid)[0]
+        for i, p in pts:
+            if p["ci_low"] is not None:
+                ax.plot([i, i], [p["ci_low"], p["ci_high"]], color=line.get_color(), alpha=0.45,
+                        linewidth=2, gid=f"{gid}-ci-{i}")
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels)
+    ax.set_xlabel("checkpoint")
+    ax.set_ylabel("effect on the rate (level − baseline)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
