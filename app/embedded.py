@@ -279,6 +279,20 @@ def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) ->
     return run_embedded(settings, create, fetch, label="ingest", unit="row")
 
 
+def attributes_embedded(settings: Settings, dataset: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """A dataset's attributes extracted on the in-process worker; returns its coverage."""
+    from app.services import dataset_attributes, datasets
+
+    def create(s: Session) -> tuple[str, str]:
+        job = dataset_attributes.request(s, settings, dataset, params, ME, attach=True)
+        return datasets.get(s, dataset, ME).id, job.id
+
+    return run_embedded(settings, create, lambda s, i: datasets.get(s, i).meta.get("attributes"),
+                        label="attributes", unit="row",
+                        resume_hint="run the same command again: rows already described are kept",
+                        domains=("dataset",))
+
+
 def trace_embedded(settings: Settings, request: dict[str, Any]) -> dict[str, Any] | None:
     from app.services import traces
 

@@ -12,8 +12,10 @@ from app.core.surf.spec import NAME_PATTERN
 from app.errors import PayloadTooLarge
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.schemas.datasets import DatasetList, DatasetRead
+from app.schemas.jobs import JobRead
 from app.services import datasets as service
 from app.services import jobs as jobs_service
+from app.services.dataset_attributes import ExtractionRequest
 
 router = APIRouter(tags=["turf"], responses=ERROR_RESPONSES)
 
@@ -56,6 +58,19 @@ def datasets_list(session: SessionDep, who: Reader, limit: int = Query(100, ge=1
 def datasets_delete(ref: str, session: SessionDep, settings: SettingsDep, who: Writer) -> Response:
     service.delete(session, settings, ref, who)
     return Response(status_code=204)
+
+
+@router.post("/v1/datasets/{ref}/attributes", status_code=202)
+def datasets_attributes(ref: str, body: ExtractionRequest, session: SessionDep, settings: SettingsDep,
+                        who: Writer) -> JobRead:
+    """The auditor writes ~per_row query and response attributes of each chosen row; the query
+    attributes are clustered and summarised, the response attributes indexed (a job: progress,
+    cancel, resume without re-asking described rows; coverage in the dataset's meta.attributes).
+    Traces then use them (method auto or attributes)."""
+    from app.services import dataset_attributes
+
+    job = dataset_attributes.request(session, settings, ref, body.model_dump(), who)
+    return JobRead.from_row(job)
 
 
 @router.get("/v1/datasets/{ref}")

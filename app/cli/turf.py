@@ -51,6 +51,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
                 {"builtin": args.scorer} if args.scorer else None)
             req = TraceRequest.model_validate({"dataset": args.dataset, "behaviour_name": args.behaviour,
                                                "behaviour": behaviour, "examples": examples})
+        req.method = args.method
         result = trace_embedded(settings_of(args), req.model_dump(mode="json"))
     except (ValueError, OSError, SurfturfError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
@@ -64,10 +65,43 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(result["statement"])
+    if result.get("attribute_trace"):
+        at = result["attribute_trace"]
+        print(f"by attributes: {at['statement']}")
+        for cx in at["crux"]:
+            top = cx["clusters"][0] if cx["clusters"] else None
+            print(f"  crux '{cx['attribute']}': {cx['rows']} rows of its {cx['k']} nearest"
+                  + (f"; most in '{top['summary']}' ({top['hits']}, {top['enrichment'] or 0:.1f}x base, "
+                     f"q={fmt_q(top['q_value'])})" if top else ""))
     for c in result["chunks"][:5]:
         lo, hi = c["odds_ratio_ci"]
         print(f"  chunk {c['group']:<20} {c['hits']:>6}/{c['n_hits']:<6} base {c['base']:>6}/{c['n_all']:<6}"
               f" OR {c['odds_ratio']:7.1f} [{lo:.1f}, {hi:.1f}]  q={fmt_q(c['q_value'])}")
+    return 0
+
+
+def cmd_attributes(args: argparse.Namespace) -> int:
+    from app.embedded import attributes_embedded
+    from app.errors import SurfturfError
+
+    params = {"rows": None if args.all else args.rows, "all": args.all, "per_row": args.per_row,
+              "clusters": args.clusters, "max_auditor_calls": args.max_auditor_calls,
+              "concurrency": args.concurrency}
+    try:
+        out = attributes_embedded(settings_of(args), args.dataset, params)
+    except SurfturfError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    if out is None:
+        return 1
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"dataset {args.dataset}: {out['rows_described']}/{out['rows_wanted']} rows described "
+          f"({out['rows_failed']} without usable attributes), {out['query_attributes']} query and "
+          f"{out['response_attributes']} response attributes, {out['clusters']} query clusters; "
+          f"{out['auditor_calls']} auditor calls"
+          + (f"; stopped: {out['stopped']}" if out["stopped"] else ""))
     return 0
 
 
@@ -150,8 +184,27 @@ def register(sub: Any) -> None:
     t.add_argument("--scorer", help="without --report: a behaviour scorer id, e.g. emoji")
     t.add_argument("--regex", help="without --report: a regex scorer")
     t.add_argument("--example", action="append", help="a failing response (repeatable)")
+    t.add_argument("--method", choices=["auto", "attributes", "groups"], default="auto",
+                   help="attributes: also the paper's crux retrieval over the dataset's attributes "
+                   "(turf attributes first); auto: when it has them (default: %(default)s)")
     t.add_argument("--out", help="write the trace JSON here")
     json_flag(t, "the trace result")
+    turf = add_actions(sub, "turf", "TURF as published: LLM-written attributes of a dataset's rows")
+    at = add_command(turf, "attributes", "the auditor describes rows (query and response attributes); "
+                     "query attributes clustered and summarised, response attributes indexed", cmd_attributes)
+    at.add_argument("--dataset", required=True, help="an ingested dataset (name or id)")
+    which = at.add_mutually_exclusive_group()
+    which.add_argument("--rows", type=positive_int, default=200,
+                       help="rows to describe, drawn at random with seed 0 (default: %(default)s)")
+    which.add_argument("--all", action="store_true", help="describe every row")
+    at.add_argument("--per-row", type=positive_int, default=10, help="attributes of each kind per row "
+                    "(default: %(default)s)")
+    at.add_argument("--clusters", type=positive_int,
+                    help="query clusters (default: from the attribute count)")
+    at.add_argument("--max-auditor-calls", type=positive_int, help="stop describing once spent")
+    at.add_argument("--concurrency", type=positive_int, default=8, help="auditor calls in flight "
+                    "(default: %(default)s)")
+    json_flag(at, "the coverage")
     for group, fn in (("datasets", cmd_datasets), ("traces", cmd_traces)):
         acts = add_actions(sub, group, f"list, show{' or delete' if group == 'datasets' else ''} "
                            f"{group} (TURF)")

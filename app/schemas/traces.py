@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -47,6 +47,9 @@ class TraceCreate(Body):
     prompt_features: dict[str, str] = Field(default_factory=dict, description="Your own suspected "
                                             "triggers: name → regex over the training prompt.")
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    method: Literal["auto", "attributes", "groups"] = Field(
+        default="auto", description="attributes: also the paper's crux retrieval over the dataset's "
+        "LLM-written attributes (POST /v1/datasets/{id}/attributes first); auto: when it has them.")
 
     @model_validator(mode="after")
     def _one_way(self) -> TraceCreate:

@@ -22,7 +22,7 @@ from app.db.tables import Trace
 from app.errors import Conflict, InvalidInput
 from app.services import audits as audits_service
 from app.services import datasets as datasets_service
-from app.services.auditor import ProgressFn, auditor_for
+from app.services.auditor import ProgressFn, auditor_for, close_auditor, configured
 from app.services.owners import Principal, visible
 from app.services.validation import validate
 
@@ -45,17 +45,26 @@ def resolve(session: Session, data: dict[str, Any], who: Principal) -> TraceRequ
                           ref.get("level"))
     except NoSuchFinding as exc:
         raise InvalidInput(f"finding: {exc}", field="finding") from None
-    extra: dict[str, Any] = {k: data[k] for k in ("k", "prompt_features", "alpha") if k in data}
+    extra: dict[str, Any] = {k: data[k] for k in ("k", "prompt_features", "alpha", "method") if k in data}
     return parse_request({**req.model_dump(mode="json"), **extra,
                           "examples": [*req.model_dump(mode="json")["examples"],
                                        *data.get("examples", [])][:100]})
 
 
 def create(session: Session, settings: Settings, data: dict[str, Any], who: Principal) -> Trace:
+    from app.core.turf.attribute_index import AttributeIndex
+
     req = resolve(session, data, who)
     ds = datasets_service.get(session, req.dataset, who)
     if ds.status != "ready":
         raise Conflict(f"dataset {ds.name} is {ds.status}; wait for its ingest job {ds.job_id}")
+    if req.method == "attributes":
+        if not AttributeIndex.exists(datasets_service.dataset_dir(settings, ds.id)):
+            raise Conflict(f"dataset {ds.name} has no attributes yet: run `surfturf turf attributes "
+                           f"--dataset {ds.name}` (POST /v1/datasets/{ds.id}/attributes) first")
+        if not configured(settings):
+            raise InvalidInput("method attributes: the auditor names the crux; set SURFTURF_AUDITOR_URL "
+                               "and SURFTURF_AUDITOR_MODEL", field="method")
     row = traces_repo.add(session, dataset_id=ds.id, owner=ds.owner, request=req.model_dump(mode="json"))
     row.job_id = jobs_repo.enqueue(session, "trace.run", {"trace_id": row.id}, owner=ds.owner,
                                    max_attempts=settings.job_max_attempts).id
@@ -148,12 +157,70 @@ async def run(factory: sessionmaker[Session], settings: Settings, trace_id: str,
         rows = repo.rows_by_ordinal(s, dataset_id, picks)
         result.exemplars = [Exemplar(ordinal=r.ordinal, ext_id=r.ext_id, chunk=r.source or UNLABELLED,
                                      prompt=r.prompt, response=r.response) for r in rows]
+    if req.method != "groups" and configured(settings):
+        from app.core.turf.attribute_index import AttributeIndex
+
+        if AttributeIndex.exists(folder):
+            await progress(n, n, "tracing by attributes")
+            result.attribute_trace = await _by_attributes(factory, settings, dataset_id, req, result)
+    with transaction(factory) as s:
         row = get(s, trace_id)
         row.result = result.model_dump(mode="json")
         events.trace_completed(s, settings, row, row.result)
     await progress(n, n, "done")
     return {"trace_id": trace_id, "top_chunk": top, "trigger": result.trigger,
             "positives": result.positives}
+
+
+async def _by_attributes(factory: sessionmaker[Session], settings: Settings, dataset_id: str,
+                         req: TraceRequest, found: Any) -> Any:
+    """The paper's trace: the auditor names the crux of the failing responses (the examples, else
+    positives the groups method found) and describes the failing prompts; FAISS and counts do
+    the rest (app/core/turf/attribute_trace.py)."""
+    import numpy as np
+
+    from app.core.turf.attribute_index import AttributeIndex
+    from app.core.turf.attribute_trace import crux_prompt, parse_crux, trace_attributes
+    from app.core.turf.extraction import ask_once_more, describe_queries
+    from app.core.turf.groups import UNLABELLED
+    from app.core.turf.index import VectorIndex
+
+    folder = datasets_service.dataset_dir(settings, dataset_id)
+    index, responses = await asyncio.to_thread(
+        lambda: (AttributeIndex.load(folder), VectorIndex.load(folder / "attributes" / "responses.faiss")))
+    failing = [e.response for e in req.examples] or [x.response for x in found.exemplars]
+    prompts = [e.prompt for e in req.examples if e.prompt] or [x.prompt for x in found.exemplars]
+    auditor = auditor_for(settings, True)
+    assert auditor is not None
+
+    async def ask(prompt: str) -> str:
+        return (await auditor.chat([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=400,
+                                   seed=0)).text
+
+    async def quiet(*_: Any) -> None:
+        return None
+
+    try:
+        crux, _ = await ask_once_more(ask, crux_prompt(req.behaviour_name, failing), parse_crux)
+        described, _ = await describe_queries(ask, prompts[:8], 5, quiet)
+    finally:
+        await close_auditor(settings, auditor)
+    crux = crux or [f"The response shows {req.behaviour_name}"]  # no usable crux: the behaviour itself
+    own = [t for d in described for t in d]
+    failing_clusters = ({int(c) for c in (embedder.encode(own) @ index.centroids.T).argmax(axis=1)}
+                        if own else set())
+
+    def chunk_of(positions: np.ndarray) -> list[str]:
+        with transaction(factory) as s:
+            rows = repo.rows_by_ordinal(s, dataset_id, index.rows[positions].tolist())
+            return [r.source or UNLABELLED for r in rows]
+
+    # the paper's k (1000) against ~1M rows; on a small dataset at most a tenth of what there is,
+    # or "nearest" would be everything (the neighbours method caps the same way)
+    k = min(req.k, max(1, responses.size // 10))
+    return await asyncio.to_thread(trace_attributes, index, responses, crux, embedder.encode(crux),
+                                   failing_clusters, chunk_of, behaviour=req.behaviour_name, k=k,
+                                   alpha=req.alpha)
 
 
 def _neighbours(folder: Any, responses: list[str], k: int) -> set[int]:

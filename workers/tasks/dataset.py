@@ -1,10 +1,11 @@
-"""dataset.ingest: rows, embeddings, FAISS indexes and prompt clusters of an upload."""
+"""dataset.ingest: rows, embeddings, FAISS indexes and prompt clusters of an upload;
+dataset.attributes: the auditor's attributes of its rows, clustered and indexed."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.services import datasets
+from app.services import dataset_attributes, datasets
 from workers.context import JobContext
 from workers.tasks import task
 
@@ -12,3 +13,8 @@ from workers.tasks import task
 @task("dataset.ingest")
 async def ingest(ctx: JobContext) -> dict[str, Any]:
     return await datasets.ingest(ctx.session_factory, ctx.settings, ctx.payload["dataset_id"], ctx.progress)
+
+
+@task("dataset.attributes")
+async def attributes(ctx: JobContext) -> dict[str, Any]:
+    return await dataset_attributes.run(ctx.session_factory, ctx.settings, ctx.payload, ctx.progress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -30,6 +30,11 @@ class TraceRequest(Strict):
         "training prompt (and system prompt); counted as attribute `custom:name`.")
     alpha: float = Field(default=0.05, gt=0, lt=1)
     finding: dict[str, Any] | None = Field(default=None, description="The audit finding traced.")
+    method: Literal["auto", "attributes", "groups"] = Field(
+        default="auto", description="groups: chunks, prompt clusters and lexical attributes (always "
+        "computed); attributes: also the paper's crux retrieval over the dataset's LLM-written "
+        "attributes (`surfturf turf attributes` first; needs the auditor); auto: attributes when "
+        "the dataset has them and an auditor is configured.")
 
     @model_validator(mode="after")
     def _something_to_trace(self) -> TraceRequest:

@@ -28,6 +28,53 @@ class Group(BaseModel):
         return -self.odds_ratio_ci[0], -self.hits
 
 
+ATTRIBUTE_METHOD = ("crux response attributes (auditor) → k nearest response attributes (FAISS) → their rows "
+          "counted per query cluster; enrichment = hit share / base rate with a Wilson 95% interval, "
+          "one-sided Fisher exact p, BH over clusters")
+
+
+class ClusterHits(BaseModel):
+    cluster: int
+    summary: str
+    hits: int = Field(description="Retrieved rows with a query attribute in this cluster.")
+    rows: int = Field(description="Retrieved rows in all.")
+    base_rate: float = Field(description="Share of all described rows with a query attribute here.")
+    enrichment: float | None = Field(description="(hits / rows) / base_rate.")
+    ci_low: float | None = Field(description="Wilson 95% interval of the hit share, over base_rate.")
+    ci_high: float | None
+    p_value: float = Field(description="One-sided Fisher exact test (retrieved vs the other rows).")
+    q_value: float = Field(description="BH over the clusters.")
+
+
+class Crux(BaseModel):
+    attribute: str
+    k: int = Field(description="Response attributes retrieved (the paper's 1000, or all there are).")
+    rows: int = Field(description="Distinct rows they belong to.")
+    clusters: list[ClusterHits] = Field(description="Most hits first (the ten most).")
+
+
+class AttributeTrigger(BaseModel):
+    cluster: int
+    summary: str
+    hits: int
+    k: int = Field(description="Rows retrieved over every crux together.")
+    enrichment: float | None
+    ci_low: float | None
+    ci_high: float | None
+    q_value: float
+    chunks: dict[str, int] = Field(description="Where the hits in this cluster come from: chunk → rows.")
+
+
+class AttributeTrace(BaseModel):
+    crux: list[Crux]
+    failing_clusters: list[int] = Field(description="Clusters the failing queries' own attributes fall in.")
+    trigger: AttributeTrigger | None = Field(description="Null when no cluster is significantly "
+                                             "enriched (q > alpha).")
+    described_rows: int
+    statement: str
+    method: str = ATTRIBUTE_METHOD
+
+
 TRACE_SCHEMA_VERSION = 1
 
 
@@ -55,3 +102,6 @@ class TraceResult(BaseModel):
     statement: str = Field(description="'When the model sees [trigger], it [behaviour]' with counts.")
     exemplars: list[Exemplar] = Field(default_factory=list, description="Positives from the top "
                                       "chunk (or any), filled in by the caller that holds the rows.")
+    attribute_trace: AttributeTrace | None = Field(default=None, description="The paper's method, when "
+                                                   "the dataset has attributes (`surfturf turf "
+                                                   "attributes`) and the request's method allows it.")

@@ -1,0 +1,143 @@
+"""A dataset's attributes (TURF, as published): request the extraction (a job), and run it: the
+auditor describes the chosen rows in batches, each batch appended to the dataset's attribute log
+as it is done (a resumed job asks about no row twice), then the query attributes are clustered
+and summarised and the response attributes indexed (app/core/turf/attribute_index.py). Coverage
+goes in the dataset's meta (`datasets show`)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from pydantic import Field, model_validator
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.core.strict import Strict
+from app.db.engine import transaction
+from app.db.repositories import datasets as repo
+from app.db.repositories import jobs as jobs_repo
+from app.errors import Conflict, InvalidInput
+from app.services import datasets as datasets_service
+from app.services.auditor import ProgressFn, auditor_for, close_auditor, configured
+from app.services.owners import Principal
+from app.services.validation import validate
+
+BATCH = 32  # rows described, then appended to the log, at a time
+
+
+class ExtractionRequest(Strict):
+    rows: int | None = Field(default=200, ge=1, le=10_000_000, description="Rows to describe, drawn at "
+                             "random (seed 0, so a repeat asks for the same rows); null with all=true.")
+    all: bool = Field(default=False, description="Describe every row.")
+    per_row: int = Field(default=10, ge=1, le=20, description="Query and response attributes per row.")
+    clusters: int | None = Field(default=None, ge=2, le=50_000, description="Query clusters (default: "
+                                 "about the square root of half the query attributes, 2-64).")
+    max_auditor_calls: int | None = Field(default=None, ge=1, description="Stop describing once spent; "
+                                          "what was described is clustered and indexed.")
+    concurrency: int = Field(default=8, ge=1, le=256, description="Auditor calls in flight.")
+
+    @model_validator(mode="after")
+    def _which(self) -> ExtractionRequest:
+        if self.all:
+            self.rows = None
+        elif self.rows is None:
+            raise ValueError("give rows, or all: true")
+        return self
+
+
+def request(session: Session, settings: Settings, ref: str, data: dict[str, Any], who: Principal, *,
+            attach: bool = False) -> Any:
+    """Enqueue the extraction job; the dataset's meta says it is running. A job already queued or
+    running is a 409, or, with `attach` (the CLI, after its own process was killed), that job: the
+    in-process worker takes it over once the dead one's lease runs out. Either way the rows
+    already described are kept: the log, not the job, is what resumes."""
+    req = validate(ExtractionRequest, data, prefix="body")
+    ds = datasets_service.get(session, ref, who)
+    if ds.status != "ready":
+        raise Conflict(f"dataset {ds.name} is {ds.status}; wait for its ingest job {ds.job_id}")
+    if not configured(settings):
+        raise InvalidInput("attributes are written by the auditor model: set SURFTURF_AUDITOR_URL and "
+                           "SURFTURF_AUDITOR_MODEL", field="body")
+    datasets_service.require_embedder()
+    running = (ds.meta or {}).get("attributes", {})
+    if running.get("status") == "running" and running.get("job_id"):
+        job = jobs_repo.get(session, running["job_id"])
+        if job is not None and job.status in ("queued", "running"):
+            if attach:
+                return job
+            raise Conflict(f"dataset {ds.name}: an extraction is already running (job {job.id})")
+    job = jobs_repo.enqueue(session, "dataset.attributes", {"dataset_id": ds.id, **req.model_dump()},
+                            owner=ds.owner, max_attempts=settings.job_max_attempts)
+    ds.meta = {**(ds.meta or {}), "attributes": {**running, "status": "running", "job_id": job.id}}
+    return job
+
+
+def chosen_rows(n: int, req: ExtractionRequest) -> list[int]:
+    if req.rows is None or req.rows >= n:
+        return list(range(n))
+    return sorted(random.Random(0).sample(range(n), req.rows))
+
+
+async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[str, Any],
+              progress: ProgressFn) -> dict[str, Any]:
+    from app.core import embedder
+    from app.core.turf.attribute_index import AttributeLog, build
+    from app.core.turf.extraction import describe_row
+    from app.core.turf.index import cluster_count
+
+    dataset_id = payload["dataset_id"]
+    req = ExtractionRequest.model_validate({k: v for k, v in payload.items() if k != "dataset_id"})
+    with transaction(factory) as s:
+        n = datasets_service.get(s, dataset_id).n_rows
+    folder = datasets_service.dataset_dir(settings, dataset_id)
+    log = AttributeLog(folder)
+    done = await asyncio.to_thread(log.read)
+    wanted = chosen_rows(n, req)
+    todo = [o for o in wanted if o not in done]
+    calls = sum(r.calls for r in done.values())
+    auditor = auditor_for(settings, True)
+    assert auditor is not None
+    sem = asyncio.Semaphore(req.concurrency)
+
+    async def ask(prompt: str) -> str:
+        resp = await auditor.chat([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=600,
+                                  seed=0)
+        return resp.text
+
+    async def one(o: int, prompt: str, response: str) -> Any:
+        async with sem:
+            return await describe_row(ask, o, prompt, response, req.per_row)
+
+    stopped = None
+    try:
+        for lo in range(0, len(todo), BATCH):
+            if req.max_auditor_calls is not None and calls >= req.max_auditor_calls:
+                stopped = f"max_auditor_calls {req.max_auditor_calls} spent"
+                break
+            batch = todo[lo:lo + BATCH]
+            with transaction(factory) as s:
+                rows = [(r.ordinal, r.prompt, r.response) for r in repo.rows_by_ordinal(s, dataset_id, batch)]
+            described = await asyncio.gather(*(one(*r) for r in rows))
+            await asyncio.to_thread(log.append, list(described))
+            for d in described:
+                done[d.ordinal] = d
+            calls += sum(d.calls for d in described)
+            await progress(len(wanted) - len(todo) + lo + len(batch), len(wanted),
+                           f"described {sum(o in done for o in wanted)}/{len(wanted)} rows")
+        await progress(len(wanted), len(wanted), "clustering and indexing the attributes")
+        mine = {o: done[o] for o in wanted if o in done}
+        n_query = sum(len(r.query) for r in mine.values() if r.ok)
+        built = await build(mine, embedder.encode, ask, req.clusters or cluster_count(n_query), folder,
+                            settings.turf_exact_limit)
+    finally:
+        await close_auditor(settings, auditor)
+    coverage = {"status": "ready", "rows_wanted": len(wanted), "rows_described": len(mine),
+                "rows_failed": sum(not r.ok for r in mine.values()),
+                "auditor_calls": calls + built["summary_calls"],
+                "per_row": req.per_row, "stopped": stopped, **built}
+    with transaction(factory) as s:
+        ds = datasets_service.get(s, dataset_id)
+        ds.meta = {**(ds.meta or {}), "attributes": coverage}
+    return {"dataset_id": dataset_id, **coverage}
