@@ -140,3 +140,16 @@ def test_vectorised_enrichment_equals_the_scalar_statistics() -> None:
         assert g.hit_share_ci == pytest.approx([hit.ci_low, hit.ci_high])
         assert g.base_share_ci == pytest.approx([all_.ci_low, all_.ci_high])
     assert enrichment_counts(names, [0] * 4, base, 0, n_all, "chunk")[0].hit_share is None
+
+
+def test_the_attribute_log_survives_a_line_torn_by_a_kill(tmp_path: Path) -> None:
+    """A row whose line was cut mid-write is asked again; the rows around it are kept."""
+    from app.core.turf.attribute_index import AttributeLog
+    from app.core.turf.extraction import RowAttributes
+
+    log = AttributeLog(tmp_path)
+    log.append([RowAttributes(1, ["The query is short"], ["The response is long"], 1)])
+    with log.path.open("a", encoding="utf-8") as f:
+        f.write('{"o": 2, "q": ["The query')  # the kill
+    log.append([RowAttributes(3, ["The query is short"], ["The response is long"], 2)])
+    assert sorted(log.read()) == [1, 3] and log.read()[3].calls == 2

@@ -44,7 +44,13 @@ class AttributeLog:
 
     def append(self, rows: list[RowAttributes]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = False
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"  # a kill mid-write: end that line, or it swallows the next
         with self.path.open("a", encoding="utf-8") as f:
+            f.write("\n" if torn else "")
             f.write("".join(json.dumps({"o": r.ordinal, "q": r.query, "r": r.response, "calls": r.calls},
                                        ensure_ascii=False) + "\n" for r in rows))
             f.flush()
