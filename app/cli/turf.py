@@ -86,7 +86,7 @@ def cmd_attributes(args: argparse.Namespace) -> int:
 
     params = {"rows": None if args.all else args.rows, "all": args.all, "per_row": args.per_row,
               "clusters": args.clusters, "max_auditor_calls": args.max_auditor_calls,
-              "concurrency": args.concurrency}
+              "concurrency": args.concurrency, "engine": args.engine}
     try:
         out = attributes_embedded(settings_of(args), args.dataset, params)
     except SurfturfError as exc:
@@ -203,7 +203,9 @@ def register(sub: Any) -> None:
                     help="query clusters (default: from the attribute count)")
     at.add_argument("--max-auditor-calls", type=positive_int, help="stop describing once spent")
     at.add_argument("--concurrency", type=positive_int, default=8, help="auditor calls in flight "
-                    "(default: %(default)s)")
+                    "(per Ray actor with --engine ray; default: %(default)s)")
+    at.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data pipeline "
+                    "(make install-ray; RAY_ADDRESS targets a cluster) (default: %(default)s)")
     json_flag(at, "the coverage")
     for group, fn in (("datasets", cmd_datasets), ("traces", cmd_traces)):
         acts = add_actions(sub, group, f"list, show{' or delete' if group == 'datasets' else ''} "

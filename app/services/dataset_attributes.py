@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,7 +36,11 @@ class ExtractionRequest(Strict):
                                  "about the square root of half the query attributes, 2-64).")
     max_auditor_calls: int | None = Field(default=None, ge=1, description="Stop describing once spent; "
                                           "what was described is clustered and indexed.")
-    concurrency: int = Field(default=8, ge=1, le=256, description="Auditor calls in flight.")
+    concurrency: int = Field(default=8, ge=1, le=256, description="Auditor calls in flight (per Ray "
+                             "actor with engine ray).")
+    engine: Literal["local", "ray"] = Field(default="local", description="local: the worker's own event "
+                                            "loop; ray: a Ray Data pipeline (extra `ray`; RAY_ADDRESS "
+                                            "targets a cluster), for millions of rows.")
 
     @model_validator(mode="after")
     def _which(self) -> ExtractionRequest:
@@ -111,7 +115,24 @@ async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[
             return await describe_row(ask, o, prompt, response, req.per_row)
 
     stopped = None
+    encode: Any = embedder.encode
     try:
+        if req.engine == "ray":
+            from app.services import attributes_ray
+
+            encode = attributes_ray.embed
+            offset = len(wanted) - len(todo)
+            async for part in _ray_slices(settings, dataset_id, todo, req):
+                if req.max_auditor_calls is not None and calls >= req.max_auditor_calls:
+                    stopped = f"max_auditor_calls {req.max_auditor_calls} spent"
+                    break
+                await asyncio.to_thread(log.append, part)
+                for d in part:
+                    done[d.ordinal] = d
+                calls += sum(d.calls for d in part)
+                offset += len(part)
+                await progress(offset, len(wanted), f"described {offset}/{len(wanted)} rows (ray)")
+            todo = []
         for lo in range(0, len(todo), BATCH):
             if req.max_auditor_calls is not None and calls >= req.max_auditor_calls:
                 stopped = f"max_auditor_calls {req.max_auditor_calls} spent"
@@ -129,11 +150,12 @@ async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[
         await progress(len(wanted), len(wanted), "clustering and indexing the attributes")
         mine = {o: done[o] for o in wanted if o in done}
         n_query = sum(len(r.query) for r in mine.values() if r.ok)
-        built = await build(mine, embedder.encode, ask, req.clusters or cluster_count(n_query), folder,
+        built = await build(mine, encode, ask, req.clusters or cluster_count(n_query), folder,
                             settings.turf_exact_limit)
     finally:
         await close_auditor(settings, auditor)
-    coverage = {"status": "ready", "rows_wanted": len(wanted), "rows_described": len(mine),
+    coverage = {"status": "ready", "engine": req.engine, "rows_wanted": len(wanted),
+                "rows_described": len(mine),
                 "rows_failed": sum(not r.ok for r in mine.values()),
                 "auditor_calls": calls + built["summary_calls"],
                 "per_row": req.per_row, "stopped": stopped, **built}
@@ -141,3 +163,22 @@ async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[
         ds = datasets_service.get(s, dataset_id)
         ds.meta = {**(ds.meta or {}), "attributes": coverage}
     return {"dataset_id": dataset_id, **coverage}
+
+
+def _ray_slices(settings: Settings, dataset_id: str, todo: list[int], req: ExtractionRequest) -> Any:
+    """The Ray pipeline's slices, each computed in a thread (Ray's driver calls block)."""
+    from app.services import attributes_ray
+
+    it = attributes_ray.describe(settings, dataset_id, todo, req.per_row, req.concurrency)
+
+    class Slices:
+        def __aiter__(self) -> Slices:
+            return self
+
+        async def __anext__(self) -> list[Any]:
+            part = await asyncio.to_thread(next, it, None)
+            if part is None:
+                raise StopAsyncIteration
+            return list(part)
+
+    return Slices()

@@ -251,3 +251,35 @@ def test_attributes_and_the_attribute_trace_over_http(api: Any, tmp_path: Path) 
     assert at["trigger"]["summary"] == COOKING and list(at["trigger"]["chunks"]) == ["cooking"]
     page = httpx.get(f"{api.url}/v1/traces/{t.json()['id']}/report.html", headers=api.headers).text
     assert 'id="attribute-statement"' in page and COOKING in page
+
+
+def test_the_ray_engine_gives_what_the_local_engine_gives(tmp_path: Path,
+                                                          auditor: tuple[str, Auditor]) -> None:
+    """Local Ray (2 CPUs) against the scripted auditor on loopback: the same attributes row by row,
+    the same crux and trigger, and hit counts within 5% (retrieval ties may break differently)."""
+    pytest.importorskip("ray")
+    url, _ = auditor
+    data = dataset(tmp_path / "sft.jsonl", True)
+    rows: dict[str, set[Any]] = {}
+    traces: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for engine in ("local", "ray"):
+        assert cli(tmp_path, url, "ingest", str(data), "--name", engine).returncode == 0
+        r = cli(tmp_path, url, "turf", "attributes", "--dataset", engine, "--all", "--clusters", "6",
+                "--engine", engine, "--json")
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert json.loads(r.stdout)["engine"] == engine
+        folder = next(p for p in (tmp_path / "data" / "datasets").iterdir()
+                      if (p / "attributes" / "rows.jsonl").exists() and p.name not in seen)
+        seen.add(folder.name)
+        lines = (folder / "attributes" / "rows.jsonl").read_text().splitlines()
+        rows[engine] = {(d["o"], tuple(d["q"]), tuple(d["r"])) for d in map(json.loads, lines)}
+        t = cli(tmp_path, url, "trace", "--dataset", engine, "--behaviour", "kitchen sign-off", "--regex",
+                "kitchen friend", "--method", "attributes", "--json")
+        assert t.returncode == 0, t.stderr[-3000:]
+        traces[engine] = json.loads(t.stdout)["attribute_trace"]
+    assert rows["local"] == rows["ray"] and len(rows["local"]) == 180
+    a, b = traces["local"], traces["ray"]
+    assert [c["attribute"] for c in a["crux"]] == [c["attribute"] for c in b["crux"]]
+    assert a["trigger"]["summary"] == b["trigger"]["summary"] == COOKING
+    assert abs(a["trigger"]["hits"] - b["trigger"]["hits"]) <= 0.05 * a["trigger"]["hits"]
