@@ -34,8 +34,9 @@ class ExtractionRequest(Strict):
     per_row: int = Field(default=10, ge=1, le=20, description="Query and response attributes per row.")
     clusters: int | None = Field(default=None, ge=2, le=50_000, description="Query clusters (default: "
                                  "about the square root of half the query attributes, 2-64).")
-    max_auditor_calls: int | None = Field(default=None, ge=1, description="Stop describing once spent; "
-                                          "what was described is clustered and indexed.")
+    max_auditor_calls: int | None = Field(default=None, ge=1, description="No new row is asked about "
+                                          "once spent (those in flight finish); what was described is "
+                                          "clustered and indexed.")
     concurrency: int = Field(default=8, ge=1, le=256, description="Auditor calls in flight (per Ray "
                              "actor with engine ray).")
     engine: Literal["local", "ray"] = Field(default="local", description="local: the worker's own event "
@@ -133,20 +134,35 @@ async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[
                 offset += len(part)
                 await progress(offset, len(wanted), f"described {offset}/{len(wanted)} rows (ray)")
             todo = []
-        for lo in range(0, len(todo), BATCH):
-            if req.max_auditor_calls is not None and calls >= req.max_auditor_calls:
+        # a window of rows in flight, not batch by batch: the auditor never waits for a batch's
+        # slowest row or for the log's write; what is done is appended BATCH rows at a time
+        described = len(wanted) - len(todo)
+        pending: set[asyncio.Task[Any]] = set()
+        ready: list[Any] = []
+        next_row = 0
+        while next_row < len(todo) or pending:
+            spent = req.max_auditor_calls is not None and calls >= req.max_auditor_calls
+            if spent and stopped is None and next_row < len(todo):
                 stopped = f"max_auditor_calls {req.max_auditor_calls} spent"
+            while not spent and next_row < len(todo) and len(pending) < 4 * max(req.concurrency, BATCH):
+                batch = todo[next_row:next_row + BATCH]
+                next_row += len(batch)
+                with transaction(factory) as s:
+                    rows = [(r.ordinal, r.prompt, r.response)
+                            for r in repo.rows_by_ordinal(s, dataset_id, batch)]
+                pending.update(asyncio.create_task(one(*r)) for r in rows)
+            if not pending:
                 break
-            batch = todo[lo:lo + BATCH]
-            with transaction(factory) as s:
-                rows = [(r.ordinal, r.prompt, r.response) for r in repo.rows_by_ordinal(s, dataset_id, batch)]
-            described = await asyncio.gather(*(one(*r) for r in rows))
-            await asyncio.to_thread(log.append, list(described))
-            for d in described:
-                done[d.ordinal] = d
-            calls += sum(d.calls for d in described)
-            await progress(len(wanted) - len(todo) + lo + len(batch), len(wanted),
-                           f"described {sum(o in done for o in wanted)}/{len(wanted)} rows")
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            ready += [t.result() for t in finished]
+            calls += sum(t.result().calls for t in finished)
+            if len(ready) >= BATCH or not pending:
+                await asyncio.to_thread(log.append, ready)
+                for d in ready:
+                    done[d.ordinal] = d
+                described += len(ready)
+                ready = []
+                await progress(described, len(wanted), f"described {described}/{len(wanted)} rows")
         await progress(len(wanted), len(wanted), "clustering and indexing the attributes")
         mine = {o: done[o] for o in wanted if o in done}
         n_query = sum(len(r.query) for r in mine.values() if r.ok)
