@@ -25,6 +25,8 @@ from app.services.owners import Principal
 from app.services.validation import validate
 
 BATCH = 32  # rows described, then appended to the log, at a time
+EMPTY = {"rows": 0, "query_attributes": 0, "response_attributes": 0, "clusters": 0, "summary_calls": 0,
+         "summary_failures": 0}
 
 
 class ExtractionRequest(Strict):
@@ -166,11 +168,13 @@ async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[
         await progress(len(wanted), len(wanted), "clustering and indexing the attributes")
         mine = {o: done[o] for o in wanted if o in done}
         n_query = sum(len(r.query) for r in mine.values() if r.ok)
-        built = await build(mine, encode, ask, req.clusters or cluster_count(n_query), folder,
-                            settings.turf_exact_limit)
+        built = EMPTY
+        if n_query:  # a weak auditor may write nothing usable: counted, said, never a crash
+            built = await build(mine, encode, ask, req.clusters or cluster_count(n_query), folder,
+                                settings.turf_exact_limit)
     finally:
         await close_auditor(settings, auditor)
-    coverage = {"status": "ready", "engine": req.engine, "rows_wanted": len(wanted),
+    coverage = {"status": "ready" if n_query else "empty", "engine": req.engine, "rows_wanted": len(wanted),
                 "rows_described": len(mine),
                 "rows_failed": sum(not r.ok for r in mine.values()),
                 "auditor_calls": calls + built["summary_calls"],
