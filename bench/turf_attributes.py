@@ -127,7 +127,7 @@ async def _describe_only(factory: object, settings: object, payload: dict[str, o
                 "summary_calls": 0, "summary_failures": 0}
 
     saved = ai.build
-    ai.build = no_build  # type: ignore[assignment]
+    ai.build = no_build
     try:
         await dataset_attributes.run(factory, settings, payload, progress)  # type: ignore[arg-type]
     finally:
