@@ -59,7 +59,8 @@ class Recorder:
 
 @pytest.fixture()
 def target() -> Iterator[tuple[str, Recorder]]:
-    rec = Recorder(create_organism_app(organism_spec("two-chunk"), latency_ms=15))
+    # 40 ms: the audit lasts seconds, so a busy machine's test loop still interrupts it mid-way
+    rec = Recorder(create_organism_app(organism_spec("two-chunk"), latency_ms=40))
     with serve_in_thread(rec) as url:
         yield url + "/v1", rec
 
