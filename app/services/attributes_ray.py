@@ -19,7 +19,7 @@ import numpy as np
 from app.config import Settings
 from app.core.turf.extraction import RowAttributes
 
-SLICE = 1024  # rows per pipeline run: the auditor-call budget and progress are checked between
+SLICE = 1024  # rows handed back at a time: the auditor-call budget and progress are checked between
 
 
 def start(num_cpus: int | None = None) -> Any:
@@ -105,28 +105,39 @@ def connection_factory(database_url: str) -> Callable[[], Any]:
 
 def describe(settings: Settings, dataset_id: str, todo: list[int], per_row: int, concurrency: int,
              actors: int = 2) -> Iterator[list[RowAttributes]]:
-    """Describe `todo` (row ordinals), a slice at a time; yields each slice's rows as described."""
+    """Describe `todo` (row ordinals) in one streaming pipeline (its actors start once); yields
+    the rows as they come back, SLICE at a time, so the caller logs them and checks its budget
+    between slices (leaving the loop stops the pipeline)."""
     import json
 
+    if not todo:
+        return
     ray = start(2 if not os.environ.get("RAY_ADDRESS") else None)
     factory = connection_factory(settings.resolved_database_url)
     kwargs = {"url": settings.auditor_url or "", "model": settings.auditor_model or "",
               "api_key": settings.auditor_api_key, "timeout": settings.target_timeout_seconds,
               "per_row": per_row, "concurrency": concurrency}
-    for lo in range(0, len(todo), SLICE):
-        part = todo[lo:lo + SLICE]
-        # the dataset's own id (hex) and integer bounds: nothing of a user's reaches the SQL text
-        sql = (f"SELECT ordinal, prompt, response FROM dataset_rows WHERE dataset_id = '{dataset_id}' "
-               f"AND ordinal >= {int(part[0])} AND ordinal <= {int(part[-1])}")
-        wanted = np.asarray(part, dtype=np.int64)
-        rows = ray.data.read_sql(sql, factory).filter(
-            lambda r, w=wanted: bool(np.isin(r["ordinal"], w)))
-        out = rows.map_batches(Describer, fn_constructor_kwargs=kwargs, batch_size=32,
-                               concurrency=actors, num_cpus=0.25)
-        described = [RowAttributes(int(o), json.loads(q), json.loads(r), int(c))
-                     for b in out.iter_batches(batch_size=256, batch_format="numpy")
-                     for o, q, r, c in zip(b["ordinal"], b["query"], b["response"], b["calls"], strict=True)]
-        yield described
+    # the dataset's own id (hex) and integer bounds: nothing of a user's reaches the SQL text
+    sql = (f"SELECT ordinal, prompt, response FROM dataset_rows WHERE dataset_id = '{dataset_id}' "
+           f"AND ordinal >= {int(min(todo))} AND ordinal <= {int(max(todo))}")
+    wanted = np.asarray(sorted(todo), dtype=np.int64)
+
+    def keep(batch: dict[str, np.ndarray], w: np.ndarray = wanted) -> dict[str, np.ndarray]:
+        inside = np.isin(batch["ordinal"], w)
+        return {k: v[inside] for k, v in batch.items()}
+
+    out = (ray.data.read_sql(sql, factory).map_batches(keep, batch_format="numpy")
+           .map_batches(Describer, fn_constructor_kwargs=kwargs, batch_size=32, concurrency=actors,
+                        num_cpus=0.25))
+    part: list[RowAttributes] = []
+    for b in out.iter_batches(batch_size=64, batch_format="numpy"):
+        part += [RowAttributes(int(o), json.loads(q), json.loads(r), int(c))
+                 for o, q, r, c in zip(b["ordinal"], b["query"], b["response"], b["calls"], strict=True)]
+        if len(part) >= SLICE:
+            yield part
+            part = []
+    if part:
+        yield part
 
 
 def embed(texts: list[str]) -> np.ndarray:
