@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,17 @@ class AttributeIndex:
     def k(self) -> int:
         return len(self.summaries)
 
+    @cached_property
     def membership(self) -> np.ndarray:
-        """rows × clusters: the row has a query attribute in the cluster."""
+        """rows × clusters: the row has a query attribute in the cluster (built once per load)."""
         m = np.zeros((len(self.rows), self.k), dtype=bool)
         m[self.query_row, self.query_cluster] = True
         return m
+
+    @cached_property
+    def base_counts(self) -> np.ndarray:
+        """Rows with a query attribute in each cluster."""
+        return np.asarray(self.membership.sum(axis=0), dtype=np.int64)
 
     def save(self, dataset_dir: Path) -> None:
         folder = dataset_dir / FOLDER

@@ -36,10 +36,10 @@ def parse_crux(text: str, n: int = 3) -> list[str]:
     return parse_attributes(text, n, "The response")
 
 
-def count(index: AttributeIndex, member: np.ndarray, retrieved: np.ndarray) -> list[ClusterHits]:
+def count(index: AttributeIndex, retrieved: np.ndarray) -> list[ClusterHits]:
     n_all, n = len(index.rows), len(retrieved)
-    hits = member[retrieved].sum(axis=0)
-    base = member.sum(axis=0)
+    hits = index.membership[retrieved].sum(axis=0)
+    base = index.base_counts
     out: list[dict[str, Any]] = []
     ps = []
     for c in range(index.k):
@@ -60,16 +60,16 @@ def count(index: AttributeIndex, member: np.ndarray, retrieved: np.ndarray) -> l
 def trace_attributes(index: AttributeIndex, responses: VectorIndex, crux: list[str], crux_vectors: np.ndarray,
                      failing_clusters: set[int], chunk_of: Callable[[np.ndarray], list[str]], *,
                      behaviour: str, k: int, alpha: float) -> AttributeTrace:
-    member = index.membership()
+    member = index.membership
     per_crux, union = [], []
     for text, vec in zip(crux, crux_vectors, strict=True):
         got = _nearest(responses, vec, k)
         rows = np.unique(index.response_row[got])
         union.append(rows)
-        ranked = sorted(count(index, member, rows), key=lambda h: (-h.hits, h.q_value))
+        ranked = sorted(count(index, rows), key=lambda h: (-h.hits, h.q_value))
         per_crux.append(Crux(attribute=text, k=len(got), rows=len(rows), clusters=ranked[:10]))
     together = np.unique(np.concatenate(union)) if union else np.array([], dtype=np.int64)
-    pooled = count(index, member, together)
+    pooled = count(index, together)
     candidates = [h for h in pooled if h.cluster in failing_clusters] or pooled
     best = max(candidates, key=lambda h: (h.hits, -h.q_value)) if candidates else None
     trigger = None
