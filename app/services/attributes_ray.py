@@ -46,8 +46,10 @@ class Describer:
         self.concurrency = concurrency
 
     async def _ask(self, prompt: str) -> str:
+        from app.core.turf.extraction import answer_tokens
+
         resp = await self.client.chat([{"role": "user", "content": prompt}], temperature=0.0,
-                                      max_tokens=600, seed=0)
+                                      max_tokens=answer_tokens(self.per_row), seed=0)
         return resp.text
 
     async def _batch(self, rows: list[tuple[int, str, str]]) -> list[RowAttributes]:

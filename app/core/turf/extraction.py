@@ -31,6 +31,12 @@ SUMMARISE = ("These attributes describe messages users sent to an AI assistant:\
 BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)]|\(\d+\))\s*")
 MAX_CHARS = 4000  # of a query or response shown to the auditor
 
+
+def answer_tokens(per_row: int) -> int:
+    """Room for 2 × per_row one-line attributes (~40 tokens each), and no more: a small auditor
+    that rambles stops there."""
+    return min(1000, 80 * per_row + 60)
+
 Ask = Callable[[str], Awaitable[str]]
 Embed = Callable[[list[str]], np.ndarray]
 Progress = Callable[[int, int, str], Awaitable[None]]
