@@ -103,18 +103,3 @@ def test_a_pool_mined_from_a_dataset_then_searched(smollm2_data_dir: Path, tmp_p
     assert stats["queries"] == 6 and stats["auditor_calls"] >= 6 + len(pool)
     assert second["pool"] == pool and caches[0].stat().st_mtime_ns == stamp  # the cache, not the model
     assert first["usage"]["candidates"] == 2 and first["usage"]["auditor_calls"] >= 2  # queries written
-
-    # TURF as published on the same dataset, SmolLM2 the auditor: it describes 12 rows (what it
-    # cannot write in the asked form is counted, asked once more, never fatal), and a trace by
-    # attributes runs end to end on whatever it wrote
-    from app.embedded import attributes_embedded, trace_embedded
-
-    cov = attributes_embedded(settings, "sft", {"rows": 12, "per_row": 3, "clusters": 2, "concurrency": 2})
-    assert cov is not None and cov["rows_wanted"] == cov["rows_described"] == 12, cov
-    assert cov["status"] in ("ready", "empty") and 12 <= cov["auditor_calls"] <= 2 * 12 + 2 * 2, cov
-    result = trace_embedded(settings, {"dataset": "sft", "behaviour_name": "emoji",
-                                       "behaviour": {"builtin": "emoji"}, "method": "auto"})
-    assert result is not None
-    if cov["status"] == "ready":
-        at = result["attribute_trace"]
-        assert at is not None and at["crux"] and at["described_rows"] == 12 - cov["rows_failed"], at

@@ -77,9 +77,12 @@ def test_ctrl_c_then_rerun_resumes_without_duplicate_calls(tmp_path: Path,
     spec.write_text(yaml.safe_dump(SPEC))
     data = tmp_path / "data"
     run = ["audit", "run", str(spec), "--target-url", url, "--target-model", "two-chunk"]
+    # as from a terminal: Ctrl-C at its default, whatever this test process inherited (a child
+    # keeps an ignored SIGINT across exec, and Python then never raises KeyboardInterrupt)
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", *run], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "SURFTURF_DATA_DIR": str(data)})
+                            env={**os.environ, "SURFTURF_DATA_DIR": str(data)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(rec.sample_calls()) < 60:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
