@@ -214,17 +214,16 @@ async def run_job(settings: Settings, factory: Any, job_id: str | list[str], uni
 
     def read() -> tuple[str, int, int | None, str | None, str | None]:
         with transaction(factory) as s:
-            js = [jobs_repo.get(s, i) for i in ids]
-            assert all(j is not None for j in js)
-            js_ = [j for j in js if j is not None]
-            ended = all(j.status in TERMINAL for j in js_)
-            bad = next((j for j in js_ if j.status != "succeeded"), None) if ended else None
+            js = [j for j in (jobs_repo.get(s, i) for i in ids) if j is not None]
+            assert len(js) == len(ids)
+            ended = all(j.status in TERMINAL for j in js)
+            bad = next((j for j in js if j.status != "succeeded"), None) if ended else None
             status = ("succeeded" if until is not None and until(s) else
                       (bad.status if bad else "succeeded") if ended else "running")
-            totals = [j.progress_total for j in js_]
+            totals = [j.progress_total for j in js]
             total = sum(t or 0 for t in totals) if all(totals) else None
-            live = next((j for j in js_ if j.status == "running"), js_[-1])
-            return (status, sum(j.progress_done for j in js_), total, live.progress_message,
+            live = next((j for j in js if j.status == "running"), js[-1])
+            return (status, sum(j.progress_done for j in js), total, live.progress_message,
                     bad.error if bad else None)
 
     first = True

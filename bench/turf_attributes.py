@@ -123,8 +123,7 @@ async def _describe_only(factory: object, settings: object, payload: dict[str, o
     from app.services import dataset_attributes
 
     async def no_build(*_: object, **__: object) -> dict[str, object]:
-        return {"rows": 0, "query_attributes": 0, "response_attributes": 0, "clusters": 0,
-                "summary_calls": 0, "summary_failures": 0}
+        return dict(dataset_attributes.EMPTY)
 
     saved = ai.build
     ai.build = no_build

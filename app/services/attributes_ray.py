@@ -5,7 +5,7 @@ uses); an actor pool describes them through surfturf's own auditor client (so it
 retries and concurrency hold: Ray's HTTP processor would bypass them), one event loop per actor;
 each described batch comes back to the driver, which appends it to the dataset's attribute log by
 row id, so a run resumes as the local engine does. Embeddings run in an actor pool too. `RAY_ADDRESS`
-targets a cluster; without it a local Ray starts with the machine's CPUs (tests: 2)."""
+targets a cluster; without it a local Ray starts with 2 CPUs."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from app.core.turf.extraction import RowAttributes
 SLICE = 1024  # rows handed back at a time: the auditor-call budget and progress are checked between
 
 
-def start(num_cpus: int | None = None) -> Any:
+def start() -> Any:
     import ray
 
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
-        kw: dict[str, Any] = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count()}
+        kw: dict[str, Any] = {"address": address} if address else {"num_cpus": 2}
         ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, **kw)
         ray.data.DataContext.get_current().enable_progress_bars = False
     return ray
@@ -39,18 +39,12 @@ class Describer:
     def __init__(self, url: str, model: str, api_key: str | None, timeout: float, per_row: int,
                  concurrency: int) -> None:
         from app.core.llm.openai_client import OpenAIChatClient
+        from app.core.turf.extraction import answer_tokens, asker
 
         self.loop = asyncio.new_event_loop()
-        self.client = OpenAIChatClient(url, model, api_key=api_key, timeout=timeout)
-        self.per_row, self.sem = per_row, None
-        self.concurrency = concurrency
-
-    async def _ask(self, prompt: str) -> str:
-        from app.core.turf.extraction import answer_tokens
-
-        resp = await self.client.chat([{"role": "user", "content": prompt}], temperature=0.0,
-                                      max_tokens=answer_tokens(self.per_row), seed=0)
-        return resp.text
+        client = OpenAIChatClient(url, model, api_key=api_key, timeout=timeout)
+        self.ask = asker(client, answer_tokens(per_row))
+        self.per_row, self.concurrency = per_row, concurrency
 
     async def _batch(self, rows: list[tuple[int, str, str]]) -> list[RowAttributes]:
         from app.core.turf.extraction import describe_row
@@ -59,7 +53,7 @@ class Describer:
 
         async def one(o: int, p: str, r: str) -> RowAttributes:
             async with sem:
-                return await describe_row(self._ask, o, p, r, self.per_row)
+                return await describe_row(self.ask, o, p, r, self.per_row)
 
         return list(await asyncio.gather(*(one(*r) for r in rows)))
 
@@ -114,7 +108,7 @@ def describe(settings: Settings, dataset_id: str, todo: list[int], per_row: int,
 
     if not todo:
         return
-    ray = start(2 if not os.environ.get("RAY_ADDRESS") else None)
+    ray = start()
     factory = connection_factory(settings.resolved_database_url)
     kwargs = {"url": settings.auditor_url or "", "model": settings.auditor_model or "",
               "api_key": settings.auditor_api_key, "timeout": settings.target_timeout_seconds,
@@ -144,7 +138,7 @@ def describe(settings: Settings, dataset_id: str, todo: list[int], per_row: int,
 
 def embed(texts: list[str]) -> np.ndarray:
     """The project's embedder over an actor pool, in the texts' order."""
-    ray = start(2 if not os.environ.get("RAY_ADDRESS") else None)
+    ray = start()
     ds = ray.data.from_items([{"i": i, "t": t} for i, t in enumerate(texts)])
     out = ds.map_batches(Embedder, batch_size=256, concurrency=1, num_cpus=1)
     parts = list(out.iter_batches(batch_size=None, batch_format="numpy"))

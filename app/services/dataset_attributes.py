@@ -91,7 +91,7 @@ async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[
               progress: ProgressFn) -> dict[str, Any]:
     from app.core import embedder
     from app.core.turf.attribute_index import AttributeLog, build
-    from app.core.turf.extraction import answer_tokens, describe_row
+    from app.core.turf.extraction import answer_tokens, asker, describe_row
     from app.core.turf.index import cluster_count
 
     dataset_id = payload["dataset_id"]
@@ -108,10 +108,7 @@ async def run(factory: sessionmaker[Session], settings: Settings, payload: dict[
     assert auditor is not None
     sem = asyncio.Semaphore(req.concurrency)
 
-    async def ask(prompt: str) -> str:
-        resp = await auditor.chat([{"role": "user", "content": prompt}], temperature=0.0,
-                                  max_tokens=answer_tokens(req.per_row), seed=0)
-        return resp.text
+    ask = asker(auditor, answer_tokens(req.per_row))
 
     async def one(o: int, prompt: str, response: str) -> Any:
         async with sem:

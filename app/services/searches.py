@@ -82,9 +82,8 @@ def _load_records(settings: Settings, search_id: str) -> RecordPool:
 
 
 def _needs_auditor(spec: SearchSpec, pool: Pool | None) -> bool:
-    """Mined pools and record pools (queries written from attributes) always need one."""
-    return (not isinstance(pool, list) or spec.judge.needs_auditor()
-            or any(not a.deterministic for a in pool))
+    """A rubric judge, or queries to write (mined and record pools always have some)."""
+    return spec.judge.needs_auditor() or _writes_queries(pool)
 
 
 def _inline_records(spec: SearchSpec) -> RecordPool:
@@ -149,12 +148,12 @@ def confirm(session: Session, settings: Settings, search_id: str, who: Principal
     """A confirmation on its own: the search's top-k (or the named attributes of its pool) as a
     new factorial audit, linked to the search. The automatic one is left as it was."""
     from app.core.search.confirm import confirmation_spec
-    from app.core.search.ranking import drawn, rank
+    from app.core.search.ranking import rank
 
     row = get(session, search_id, who)
     spec = SearchSpec.model_validate(row.spec)
     cands = list(map(_candidate, repo.candidates(session, search_id)))
-    listed = [Attribute(**a) for a in row.pool] if row.pool is not None else drawn(cands)
+    listed = _attributes_of(row, cands)
     by_id = {a.id: a for a in listed}
     if attributes:
         unknown = [a for a in attributes if a not in by_id]
@@ -182,14 +181,13 @@ def confirm(session: Session, settings: Settings, search_id: str, who: Principal
 def write_surf_layout(session: Session, settings: Settings, search_id: str, who: Principal,
                       out: Path) -> list[Path]:
     """SURF's results files (app/core/search/surf_files.py) from the search's stored candidates."""
-    from app.core.search.ranking import drawn
     from app.core.search.surf_files import write_layout
 
     row = get(session, search_id, who)
     spec = SearchSpec.model_validate(row.spec)
     stored = repo.candidates(session, search_id)
     cands = list(map(_candidate, stored))
-    listed = [Attribute(**a) for a in row.pool] if row.pool is not None else drawn(cands)
+    listed = _attributes_of(row, cands)
     records = _load_records(settings, search_id) if spec.uses_records() else None
     searched = split_prompts(spec)[0]
 
@@ -343,6 +341,7 @@ async def _mined_pool(factory: sessionmaker[Session], settings: Settings, search
 
     from app.core import embedder
     from app.core.search.mining import mine
+    from app.core.turf.extraction import asker
     from app.db.repositories import datasets as datasets_repo
 
     src = spec.attributes_from_dataset
@@ -363,11 +362,7 @@ async def _mined_pool(factory: sessionmaker[Session], settings: Settings, search
         auditor = auditor_for(settings, True)
         assert auditor is not None
 
-        async def ask(prompt: str) -> str:
-            resp = await auditor.chat([{"role": "user", "content": prompt}], temperature=0.0,
-                                      max_tokens=200, seed=spec.seed)
-            return resp.text
-
+        ask = asker(auditor, 200, spec.seed)
         try:
             pool, stats = await mine(queries, ask, embedder.encode, per_query=src.per_query,
                                      clusters=src.clusters, progress=progress)
@@ -448,6 +443,13 @@ async def _replay(spec: SearchSpec, pool: Pool, stored: dict[Any, Candidate]) ->
     return await run_search(spec, pool, split_prompts(spec)[0], write_query=never, answer=never,
                             judge=never, judge_uses_auditor=False, stored=stored, sink=never,
                             progress=never)
+
+
+def _attributes_of(row: Search, cands: list[Candidate]) -> list[Attribute]:
+    """A stored search's attributes: its list pool, or those its candidates drew from records."""
+    from app.core.search.ranking import drawn
+
+    return [Attribute(**a) for a in row.pool] if row.pool is not None else drawn(cands)
 
 
 def _listed(pool: Pool, cands: list[Candidate]) -> list[Attribute]:

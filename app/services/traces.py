@@ -181,7 +181,7 @@ async def _by_attributes(factory: sessionmaker[Session], settings: Settings, dat
 
     from app.core.turf.attribute_index import AttributeIndex
     from app.core.turf.attribute_trace import crux_prompt, parse_crux, trace_attributes
-    from app.core.turf.extraction import ask_once_more, describe_queries
+    from app.core.turf.extraction import ask_once_more, asker, describe_queries
     from app.core.turf.groups import UNLABELLED
     from app.core.turf.index import VectorIndex
 
@@ -193,9 +193,7 @@ async def _by_attributes(factory: sessionmaker[Session], settings: Settings, dat
     auditor = auditor_for(settings, True)
     assert auditor is not None
 
-    async def ask(prompt: str) -> str:
-        return (await auditor.chat([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=400,
-                                   seed=0)).text
+    ask = asker(auditor, 400)
 
     async def quiet(*_: Any) -> None:
         return None

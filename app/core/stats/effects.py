@@ -106,19 +106,20 @@ def effect_of(prompt: np.ndarray, stratum: np.ndarray, at_b: np.ndarray, y: np.n
     if g < MIN_PROMPTS:
         return NotEstimable(f"only {g} prompt(s) answered at both levels; at least {MIN_PROMPTS} are "
                             "needed for a prompt-level interval", g)
-    est, se, p = _t_over_prompts(np.fromiter(diffs.values(), float), np.fromiter(variances.values(), float))
+    est, se, p = t_over_prompts(np.fromiter(diffs.values(), float), np.fromiter(variances.values(), float))
     return Effect(est, se, g - 1, p, n_strata, g, n_a, n_b, diffs, variances)
 
 
-def _t_over_prompts(d: np.ndarray, sampling_var: np.ndarray) -> tuple[float, float, float]:
-    """(mean, se, two-sided p) of per-prompt values, df = prompts − 1."""
+def t_over_prompts(d: np.ndarray, sampling_var: np.ndarray) -> tuple[float, float, float]:
+    """(mean, se, two-sided p) of per-prompt values (effects, their changes, their slopes), df =
+    prompts − 1; when they all agree, their sampling variances stand in, never zero."""
     g = len(d)
     var = float(np.var(d, ddof=1))
     if var <= 1e-15:  # every prompt moved alike: fall back on the sampling variance, never on zero
         var = float(np.mean(sampling_var))
     se = float(np.sqrt(var / g))
     est = float(d.mean())
-    return est, se, float(2 * stats.t.sf(abs(est) / se, g - 1))
+    return est, se, float(2 * stats.t.sf(abs(est) / se, g - 1)) if se > 0 else 1.0
 
 
 def difference(baseline: Effect, candidate: Effect, pairs: dict[int, int]) -> Effect | NotEstimable:
@@ -134,7 +135,7 @@ def difference(baseline: Effect, candidate: Effect, pairs: dict[int, int]) -> Ef
     d = np.array([candidate.per_prompt[b] - baseline.per_prompt[a] for a, b in both])
     var = np.array([baseline.per_prompt_var.get(a, 0.0) + candidate.per_prompt_var.get(b, 0.0)
                     for a, b in both])
-    est, se, p = _t_over_prompts(d, var)
+    est, se, p = t_over_prompts(d, var)
     return Effect(est, se, g - 1, p, min(baseline.n_strata, candidate.n_strata), g,
                   baseline.n_a + baseline.n_b, candidate.n_a + candidate.n_b,
                   {a: float(x) for (a, _), x in zip(both, d, strict=True)},

@@ -34,7 +34,7 @@ class SpecMismatch(ValueError):
 
 
 def _prompt_key(item: Any) -> str:
-    return json.dumps(item.model_dump(mode="json") if hasattr(item, "model_dump") else item, sort_keys=True)
+    return json.dumps(_dump(item), sort_keys=True)
 
 
 def check_specs(a: ProbeSpec, b: ProbeSpec, *, common_prompts: bool) -> tuple[dict[int, int], PromptsCompared,

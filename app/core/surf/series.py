@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
-from app.core.stats.effects import MIN_PROMPTS, Effect
+from app.core.stats.effects import MIN_PROMPTS, Effect, t_over_prompts
 from app.core.stats.fdr import bh_qvalues
 from app.core.surf.analysis import answered, estimate, family
 from app.core.surf.compare import compare
@@ -108,14 +108,8 @@ def _trend(effects: list[Any], alpha: float) -> TrendParts:
     x = np.arange(len(effects), dtype=float) - (len(effects) - 1) / 2
     y = np.array([[e.per_prompt[p] for e in effects] for p in shared])  # prompts × checkpoints
     slopes = (y - y.mean(axis=1, keepdims=True)) @ x / float(x @ x)
-    g = len(slopes)
-    var = float(np.var(slopes, ddof=1))
-    if var <= 1e-15:  # every prompt moved alike: the checkpoints' sampling variances stand in
-        var = float(np.mean([sum(e.per_prompt_var.get(p, 0.0) * xi * xi for e, xi in zip(effects, x,
-                                                                                            strict=True))
-                             for p in shared])) / float(x @ x) ** 2
-    se = float(np.sqrt(var / g))
-    est = float(slopes.mean())
-    p = float(2 * stats.t.sf(abs(est) / se, g - 1)) if se > 0 else 1.0
-    half = float(stats.t.ppf(1 - alpha / 2, g - 1)) * se
-    return est, (est - half, est + half), p, g, None
+    # a slope's own sampling variance: the checkpoints' per-prompt variances, weighted by x²
+    var = np.array([[e.per_prompt_var.get(p, 0.0) for e in effects] for p in shared]) @ (x * x)
+    est, se, p = t_over_prompts(slopes, var / float(x @ x) ** 2)
+    half = float(stats.t.ppf(1 - alpha / 2, len(slopes) - 1)) * se
+    return est, (est - half, est + half), p, len(slopes), None

@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,8 +38,21 @@ def answer_tokens(per_row: int) -> int:
     return min(1000, 80 * per_row + 60)
 
 Ask = Callable[[str], Awaitable[str]]
+if TYPE_CHECKING:
+    from app.core.llm.base import ChatClient
 Embed = Callable[[list[str]], np.ndarray]
 Progress = Callable[[int, int, str], Awaitable[None]]
+
+
+def asker(client: ChatClient, max_tokens: int, seed: int = 0) -> Ask:
+    """One user message at temperature 0: how every step of extraction, summary and trace asks."""
+
+    async def ask(prompt: str) -> str:
+        resp = await client.chat([{"role": "user", "content": prompt}], temperature=0.0,
+                                  max_tokens=max_tokens, seed=seed)
+        return resp.text
+
+    return ask
 
 
 def parse_attributes(text: str, limit: int, prefix: str | None = None) -> list[str]:
