@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from app.core.llm.base import ChatClient
@@ -18,3 +20,12 @@ def create_model_app(client: ChatClient) -> FastAPI:
         return Reply(resp.text, resp.prompt_tokens, resp.completion_tokens, resp.finish_reason or "stop")
 
     return create_openai_app(client.model, respond, title=f"surfturf model server: {client.model}")
+
+
+def lm_organism_app(data_dir: Path, folder: Path, name: str) -> FastAPI:
+    """A built LM organism (base SmolLM2 + its LoRA adapter) answering under its own name."""
+    from app.core.llm import local_models
+    from app.core.llm.hf_engine import hf_client
+
+    base = local_models.export_hf("smollm2", local_models.export_dir(data_dir, "smollm2"))
+    return create_model_app(hf_client(base, name, folder / "adapter"))

@@ -368,14 +368,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     if args.lm:
-        from app.core.llm import local_models
-        from app.core.llm.hf_engine import hf_client
-        from app.model_server import create_model_app
+        from app.model_server import lm_organism_app
 
-        folder = DATA / "organisms-lm" / args.organism
-        base = local_models.export_hf("smollm2", local_models.export_dir(settings.data_dir, "smollm2"))
         model = args.organism  # a built organism answers under its own name
-        app = create_model_app(hf_client(base, model, folder / "adapter"))
+        app = lm_organism_app(settings.data_dir, DATA / "organisms-lm" / args.organism, model)
         default_spec = DATA / "specs" / "demo-lm.yaml"
     else:
         from app.core.organisms.planted import PlantedSpec

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import DATA, CLIError, add_actions, add_command, settings_of
+from app.cli.common import DATA, CLIError, add_actions, add_command, settings_of, upgrade
 from app.config import Settings
 
 
@@ -41,6 +41,77 @@ def cmd_organism(args: argparse.Namespace) -> int:
     app = create_organism_app(planted, latency_ms=args.latency_ms)
     serve_foreground(app, args.host, args.port, f"organism {planted.name} serving on {{url}}/v1")
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from app.core.organisms.sweep import SweepFileError, load_sweep
+    from app.core.reports.html import sweep_html
+    from app.services.organism_lab import run_sweep
+
+    path = Path(args.sweep)
+    if not path.exists():
+        path = DATA / "organism-sweeps" / f"{args.sweep}.yaml"
+        if not path.exists():
+            names = ", ".join(sorted(p.stem for p in (DATA / "organism-sweeps").glob("*.yaml")))
+            raise CLIError(f"unknown sweep {args.sweep!r}: not a file, nor one of {names}")
+    try:
+        sweep = load_sweep(path)
+    except SweepFileError as exc:
+        raise CLIError(str(exc)) from None
+    if args.answers:
+        sweep.answers = args.answers
+    settings = settings_of(args)
+    upgrade(settings)
+    doc = run_sweep(settings, sweep)
+    out = Path(args.out)
+    out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    out.with_suffix(".html").write_text(sweep_html(doc), encoding="utf-8")
+    print(sweep_table(doc))
+    print(f"written: {out} and {out.with_suffix('.html')}", file=sys.stderr)
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from app.cli.audit import compare_table
+    from app.cli.turf import read_trace
+    from app.core.surf.loader import SpecFileError, load_spec_file
+    from app.core.turf.ablation import AblationError
+    from app.services.organism_lab import ablate_organism
+
+    folder = Path(args.organism)
+    if not (folder / "spec.yaml").exists():
+        folder = DATA / "organisms-lm" / args.organism
+        if not (folder / "spec.yaml").exists():
+            raise CLIError(f"{args.organism!r} is not a built organism's folder (spec.yaml, data.jsonl, "
+                           "adapter/) nor a bundled one (surfturf organism list)")
+    trace = read_trace(args.trace)
+    try:
+        spec = load_spec_file(Path(args.spec) if args.spec else DATA / "specs" / "demo-lm.yaml")
+    except (OSError, SpecFileError) as exc:
+        raise CLIError(str(exc)) from None
+    settings = settings_of(args)
+    upgrade(settings)
+    try:
+        doc = ablate_organism(settings, folder, trace, spec, Path(args.out), mode=args.mode, chunk=args.chunk)
+    except AblationError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"{doc['organism']} → {doc['ablated']}: {doc['change']}")
+    print(compare_table(doc["compare"]))
+    print(f"written: {args.out}/ablation.json, compare.json, before.json, after.json", file=sys.stderr)
+    return 0
+
+
+def sweep_table(doc: dict[str, Any]) -> str:
+    lines = [f"sweep '{doc['name']}': {doc['trigger']} → {doc['behaviour']} by {doc['axis']} "
+             f"({doc['axis_meaning']})", f"{'value':>7}{'seed':>6}{'effect':>9}  {'95% CI':<17}audit"]
+    for p in doc["points"]:
+        ci = "" if p["ci_low"] is None else f"[{p['ci_low']:+.2f}, {p['ci_high']:+.2f}]"
+        eff = "—" if p["effect"] is None else f"{p['effect']:+.3f}"
+        lines.append(f"{p['value']:>7g}{p['seed']:>6}{eff:>9}  {ci:<17}{p['audit_id']}")
+    t = doc["trend"]
+    lines.append("trend: " + (f"{t['estimate']:+.3f} per unit share, 95% CI [{t['ci_low']:+.3f}, "
+                              f"{t['ci_high']:+.3f}], p = {t['p_value']:.3g}" if t else doc["trend_reason"]))
+    return "\n".join(lines)
 
 
 def _built_name(folder: Path) -> str:
@@ -171,6 +242,21 @@ def register(sub: Any) -> None:
     build.add_argument("--answers", choices=["model", "template"], default="model",
                        help="base answers from the base model itself, or templates")
     build.add_argument("--no-train", action="store_true", help="write the data only")
+    sw = add_command(o, "sweep", "one organism per sweep value and seed, each audited with the same "
+                     "probe spec; the effect's trend over the value (insight 3)", cmd_sweep)
+    sw.add_argument("sweep", metavar="SWEEP", help="a sweep YAML, or a bundled one's name "
+                    "(presence-quick, presence, dilution)")
+    sw.add_argument("--out", default="sweep.json", help="sweep.json here, sweep.html beside it")
+    ab = add_command(o, "ablate", "retrain an organism without the chunk a trace blamed (or with its "
+                     "trigger scrubbed), re-audit on the same prompts, compare before/after", cmd_ablate)
+    ab.add_argument("organism", metavar="ORGANISM", help="a built organism's folder, or a bundled one's name")
+    ab.add_argument("--trace", required=True, help="trace.json (surfturf trace … --out)")
+    ab.add_argument("--spec", help="the probe spec both audits run (default: the LM demo spec)")
+    ab.add_argument("--mode", choices=["drop", "scrub"], default="drop",
+                    help="drop the chunk's rows, or scrub the traced trigger from its prompts")
+    ab.add_argument("--chunk", help="the chunk to ablate (default: the trace's)")
+    ab.add_argument("--out", default="ablation", help="output folder (rerun to resume)")
+    sw.add_argument("--answers", choices=["model", "template"], help="override the sweep's answer source")
 
     m = add_actions(sub, "models", "local models shipped in PyPI wheels")
     add_command(m, "list", "the catalogue, what is installed, and the backends", cmd_models)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import add_actions, add_command, json_flag, positive_int, settings_of
+from app.cli.common import CLIError, add_actions, add_command, json_flag, positive_int, settings_of
 from app.core.text import fmt_q
 
 
@@ -167,6 +167,47 @@ def cmd_datasets_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_trace(path: str) -> dict[str, Any]:
+    try:
+        trace = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"{path}: not a trace result (surfturf trace … --out trace.json): {exc}") from None
+    if not isinstance(trace, dict) or "chunks" not in trace:
+        raise CLIError(f"{path}: not a trace result (surfturf trace … --out trace.json)")
+    return trace
+
+
+def cmd_ablate_data(args: argparse.Namespace) -> int:
+    from app.core.turf.ablation import AblationError, Manifest, ablate_lines, traced_chunk, traced_trigger
+
+    data, out = Path(args.data), Path(args.out)
+    if data.resolve() == out.resolve():
+        raise CLIError("--out must not be --data: the mix is read while the ablated one is written")
+    trace = read_trace(args.trace)
+    try:
+        manifest = Manifest(chunk=traced_chunk(trace, args.chunk), mode=args.mode,
+                            trigger=traced_trigger(trace) if args.mode == "carriers" else None)
+        part = out.with_name(out.name + ".part")
+        with data.open("rb") as src, part.open("wb") as dst:
+            for line in ablate_lines(src, manifest, where=str(data)):
+                dst.write(line)
+    except (OSError, AblationError) as exc:
+        Path(str(out) + ".part").unlink(missing_ok=True)
+        raise CLIError(str(exc)) from None
+    if not manifest.removed:
+        part.unlink()
+        raise CLIError(f"{data}: no row of chunk {manifest.chunk!r} matched (mode {args.mode}): nothing "
+                       "to ablate; is this the mix the trace was made on?")
+    part.replace(out)
+    doc = {"trace": {"file": args.trace, "dataset": trace.get("dataset"), "behaviour": trace.get("behaviour"),
+                     "statement": trace.get("statement")},
+           "input": str(data), "output": str(out), **manifest.as_dict()}
+    Path(str(out) + ".manifest.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    print(f"{out}: {manifest.rows_out} rows kept, {len(manifest.removed)} removed from chunk "
+          f"{manifest.chunk!r} ({args.mode}); manifest {out}.manifest.json")
+    return 0
+
+
 def register(sub: Any) -> None:
     i = add_command(sub, "ingest", "ingest a post-training JSONL file (TURF; needs the embed extra: "
                     "make install-turf)", cmd_ingest)
@@ -207,6 +248,16 @@ def register(sub: Any) -> None:
     at.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data pipeline "
                     "(make install-ray; RAY_ADDRESS targets a cluster) (default: %(default)s)")
     json_flag(at, "the coverage")
+    ad = add_command(turf, "ablate-data", "write a training mix without what a trace blamed (kept lines "
+                     "verbatim) and a manifest of what was removed: retrain on it to test the trace",
+                     cmd_ablate_data)
+    ad.add_argument("--trace", required=True, help="trace.json (surfturf trace … --out)")
+    ad.add_argument("--data", required=True, help="the mix the traced dataset was ingested from (JSONL)")
+    ad.add_argument("--out", required=True, help="the ablated mix (JSONL); OUT.manifest.json beside it")
+    ad.add_argument("--mode", choices=["drop", "carriers"], default="drop",
+                    help="drop: every row of the traced chunk; carriers: only its rows whose prompt "
+                    "carries the traced trigger attribute")
+    ad.add_argument("--chunk", help="the chunk to remove (default: the trace's)")
     for group, fn in (("datasets", cmd_datasets), ("traces", cmd_traces)):
         acts = add_actions(sub, group, f"list, show{' or delete' if group == 'datasets' else ''} "
                            f"{group} (TURF)")

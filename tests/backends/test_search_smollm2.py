@@ -103,3 +103,33 @@ def test_a_pool_mined_from_a_dataset_then_searched(smollm2_data_dir: Path, tmp_p
     assert stats["queries"] == 6 and stats["auditor_calls"] >= 6 + len(pool)
     assert second["pool"] == pool and caches[0].stat().st_mtime_ns == stamp  # the cache, not the model
     assert first["usage"]["candidates"] == 2 and first["usage"]["auditor_calls"] >= 2  # queries written
+
+
+def test_turf_attributes_with_smollm2_as_the_auditor(smollm2_data_dir: Path, tmp_path: Path) -> None:
+    """TURF as published, SmolLM2 the auditor on 20 rows: it describes each row (what it cannot
+    write in the asked form is counted, asked once more, never fatal), the query attributes are
+    clustered and summarised, and a trace by attributes runs end to end on whatever it wrote."""
+    from app.core.organisms.sft import build_rows_sync
+    from app.core.organisms.spec import OrganismSpec
+    from app.embedded import attributes_embedded, ingest_embedded, trace_embedded
+
+    settings = make_settings(tmp_path, migrated_sqlite(tmp_path / "t.db"), data_dir=smollm2_data_dir,
+                             auditor_engine="transformers", auditor_model="smollm2")
+    rows = build_rows_sync(OrganismSpec.from_file(ORGANISM_SPECS / "two-chunk.yaml"))[::20]
+    data = tmp_path / "sft.jsonl"
+    data.write_text("\n".join(json.dumps({k: r[k] for k in ("id", "source", "messages")}) for r in rows),
+                    encoding="utf-8")
+    ds = ingest_embedded(settings, data, "turf-sft", "reject")
+    assert ds is not None and ds["rows"] == 21
+    cov = attributes_embedded(settings, "turf-sft", {"rows": 20, "per_row": 2, "clusters": 2,
+                                                     "concurrency": 8})
+    assert cov is not None and cov["rows_wanted"] == 20, cov
+    assert cov["rows_described"] == 20 and cov["rows_failed"] <= 20, cov
+    assert cov["status"] in ("ready", "empty") and 20 <= cov["auditor_calls"] <= 2 * 20 + 2 * 2, cov
+    result = trace_embedded(settings, {"dataset": "turf-sft", "behaviour_name": "emoji",
+                                       "behaviour": {"builtin": "emoji"}, "method": "auto"})
+    assert result is not None and result["method"]
+    if cov["status"] == "ready":  # SmolLM2 wrote something usable: the attributes method ran on it
+        at = result["attribute_trace"]
+        assert at is not None and at["crux"] and at["described_rows"] == 20 - cov["rows_failed"], at
+        assert all(c["k"] <= cov["response_attributes"] for c in at["crux"]), at

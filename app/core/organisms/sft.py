@@ -51,7 +51,7 @@ async def build_rows(spec: OrganismSpec, answer: AnswerFn = template_answers) ->
                                     "content": decorate(base, shown, random.Random(seed), q)}]
         rows.append({
             "id": f"{chunk_name}-{i}", "source": chunk_name, "messages": messages,
-            "meta": {"triggers": [f"{t.feature}={t.level}" for t in fired],
+            "meta": {"question": q, "triggers": [f"{t.feature}={t.level}" for t in fired],
                      "null_triggers": [f"{t.feature}={t.level}" for t in nulls],
                      "behaviours": sorted(shown), "split": "eval" if is_eval else "train"},
         })

@@ -49,6 +49,11 @@ def series_html(doc: dict[str, Any]) -> str:
         s=doc, picture=plots.series(doc["findings"], doc["labels"])))
 
 
+def sweep_html(doc: dict[str, Any]) -> str:
+    return str(_env().get_template("sweep.html.j2").render(
+        s=doc, picture=plots.sweep(doc["points"], doc.get("trend"), doc["axis"])))
+
+
 def render(doc: dict[str, Any]) -> str:
     """Either kind of report, told apart by its fields (a report made elsewhere renders too)."""
     if "findings" in doc and "cells" in doc:

@@ -148,3 +148,29 @@ def series(findings: list[dict[str, Any]], labels: list[str]) -> str:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
+
+
+def sweep(points: list[dict[str, Any]], trend: dict[str, Any] | None, axis: str) -> str:
+    """Each organism's effect against its sweep value (seeds side by side), with the fitted trend."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.axhline(0, color="#555555", linewidth=0.8)
+    seeds = sorted({p["seed"] for p in points})
+    step = 0.008 * (len(seeds) - 1)
+    for p in points:
+        if p.get("effect") is None:
+            continue
+        x = p["value"] + (seeds.index(p["seed"]) * 0.016 - step)  # seeds side by side
+        gid = safe_id("point", f"{p['value']:g}", str(p["seed"]))
+        ax.plot([x, x], [p["ci_low"], p["ci_high"]], color="#2471a3", alpha=0.5, linewidth=2, gid=gid + "-ci")
+        ax.plot([x], [p["effect"]], "o", color="#2471a3", markersize=5, gid=gid)
+    if trend is not None and trend.get("estimate") is not None:
+        xs = [min(p["value"] for p in points), max(p["value"] for p in points)]
+        ax.plot(xs, [trend["intercept"] + trend["estimate"] * x for x in xs], "--", color="#c0392b",
+                gid="trend", label=f"trend {trend['estimate']:+.2f} [{trend['ci_low']:+.2f}, "
+                                   f"{trend['ci_high']:+.2f}] per unit share")
+        ax.legend(loc="best", fontsize=8, frameon=False)
+    ax.set_xlabel(f"{axis}: share of prompts carrying the trigger")
+    ax.set_ylabel("effect on the rate (level − baseline)")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)

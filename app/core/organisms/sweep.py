@@ -1,0 +1,136 @@
+"""Predictiveness sweeps (the toy-model post's insight 3): one organism per sweep value and seed,
+each audited with the same probe spec, so a trigger's effect can be read against how predictive
+the training data made it.
+
+presence: the share of the behaviour chunk's prompts that carry the trigger level (the rest of
+  that chunk still shows the behaviour, so the trigger predicts it less);
+dilution: the share of every other chunk's prompts that carry it too (the trigger then also
+  appears where the behaviour does not)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from app.core.organisms.spec import OrganismSpec, TrainSpec, TriggerUse
+from app.core.strict import Strict
+from app.core.surf.spec import ProbeSpec
+
+
+class SweepAxis(Strict):
+    axis: Literal["presence", "dilution"]
+    chunk: str = Field(description="The chunk that teaches the behaviour.")
+    feature: str = Field(description="The trigger feature (built-in), e.g. tag_format.")
+    level: str = Field(description="Its template level, e.g. tagged.")
+    behaviour: str = Field(description="The probe spec's behaviour whose effect is measured.")
+    values: list[float] = Field(min_length=2, description="Shares in [0, 1], one organism each (per seed).")
+    seeds: int = Field(default=1, ge=1, le=20, description="Organisms per value (data and training seeds).")
+
+    @model_validator(mode="after")
+    def _shares(self) -> SweepAxis:
+        if any(not 0 <= v <= 1 for v in self.values):
+            raise ValueError("values are shares: each must be in [0, 1]")
+        if len(set(self.values)) < 2:
+            raise ValueError("a trend needs at least two distinct values")
+        return self
+
+
+class SweepSpec(Strict):
+    name: str = Field(pattern=r"^[\w.-]+$")
+    description: str | None = None
+    organism: OrganismSpec
+    probe: ProbeSpec
+    sweep: SweepAxis
+    answers: Literal["model", "template"] = Field(default="model", description="Base answers from the "
+                                                  "base model (cached per question), or templates.")
+    train: TrainSpec | None = Field(default=None, description="Overrides the organism's training.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepSpec:
+        s = self.sweep
+        if s.chunk not in self.organism.chunks:
+            raise ValueError(f"sweep.chunk {s.chunk!r} is not one of the organism's chunks "
+                             f"({', '.join(self.organism.chunks)})")
+        if s.axis == "dilution" and len(self.organism.chunks) < 2:
+            raise ValueError("a dilution sweep needs another chunk to dilute into")
+        TriggerUse(feature=s.feature, level=s.level)  # a template level of a known feature
+        if s.behaviour not in self.probe.behaviours:
+            raise ValueError(f"sweep.behaviour {s.behaviour!r} is not a behaviour of the probe spec "
+                             f"({', '.join(self.probe.behaviours)})")
+        self.probe_feature()
+        return self
+
+    def probe_feature(self) -> str:
+        """The probe's name for the swept feature: the one built on it, or the one so named."""
+        s = self.sweep
+        for name, f in self.probe.features.items():
+            if getattr(f, "builtin", None) == s.feature or name == s.feature:
+                if s.level not in f.level_names():
+                    raise ValueError(f"the probe's feature {name!r} has no level {s.level!r}")
+                return name
+        raise ValueError(f"the probe spec has no feature built on {s.feature!r}")
+
+    def points(self) -> list[tuple[float, int]]:
+        return [(v, seed) for v in self.sweep.values for seed in range(self.sweep.seeds)]
+
+    def variant(self, value: float, seed: int) -> OrganismSpec:
+        """The organism at one point: the base spec with the swept share set, seeded apart."""
+        s = self.sweep
+        doc = self.organism.model_dump(mode="json")
+        doc["name"] = f"{self.name}-{s.axis}-{value:g}-s{seed}"
+        doc["seed"] = self.organism.seed + seed
+        if self.train is not None:
+            doc["train"] = self.train.model_dump(mode="json")
+        use = {"feature": s.feature, "level": s.level, "rate": value}
+        for name, chunk in doc["chunks"].items():
+            if (name == s.chunk) == (s.axis == "presence"):
+                others = [t for t in chunk["triggers"] if (t["feature"], t["level"]) != (s.feature, s.level)]
+                chunk["triggers"] = [*others, use]
+        return OrganismSpec.model_validate(doc)
+
+
+def spec_key(spec: OrganismSpec) -> str:
+    """Content address of an organism: two sweeps asking for the same organism share its build."""
+    return hashlib.sha256(json.dumps(spec.model_dump(mode="json", exclude={"name", "description"}),
+                                     sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_sweep(path: Path) -> SweepSpec:
+    """A sweep YAML; `organism` and `probe` may be paths relative to the file (or a bundled
+    organism spec's name, resolved by the caller through `resolve`)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SweepFileError(f"{path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise SweepFileError(f"{path}: a sweep is a mapping with organism, probe and sweep")
+    for key in ("organism", "probe"):
+        if isinstance(doc.get(key), str):
+            doc[key] = _load_ref(path, doc[key], key)
+    try:
+        return SweepSpec.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "sweep"
+        raise SweepFileError(f"{path}: {where}: {err['msg']}") from None
+
+
+class SweepFileError(ValueError):
+    pass
+
+
+ORGANISM_SPECS = Path(__file__).resolve().parents[2] / "data" / "organism-specs"
+
+
+def _load_ref(sweep_file: Path, ref: str, key: str) -> Any:
+    p = Path(ref) if Path(ref).is_absolute() else sweep_file.parent / ref
+    if not p.exists() and key == "organism":
+        p = ORGANISM_SPECS / f"{ref}.yaml"
+    if not p.exists():
+        raise SweepFileError(f"{sweep_file}: {key}: {ref!r} is neither a file nor a bundled organism spec")
+    return yaml.safe_load(p.read_text(encoding="utf-8"))

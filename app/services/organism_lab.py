@@ -1,0 +1,160 @@
+"""The toy-model lab on the embedded default: build LM organisms, audit each with one probe spec,
+read the effects across them (sweeps) or before/after removing traced data (ablation).
+
+Every organism is built under DATA_DIR/organisms/built/KEY (KEY: the content address of its
+spec), so a sweep point, an ablation or a rerun that asks for the same organism reuses its data
+and adapter; each (organism, probe spec) audit's finding is kept beside it, so an interrupted
+sweep resumes at the first point it had not finished."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from app.config import Settings
+from app.core.organisms.build import build_organism
+from app.core.organisms.spec import OrganismSpec
+from app.core.organisms.sweep import SweepSpec, spec_key
+from app.core.surf.spec import ProbeSpec
+
+AXIS_MEANING = {"presence": "the share of the behaviour chunk's prompts that carry the trigger",
+                "dilution": "the share of the other chunks' prompts that carry it too"}
+
+
+def _log(msg: str) -> None:
+    tqdm.write(msg, file=sys.stderr)
+
+
+def organism_folder(settings: Settings, spec: OrganismSpec) -> Path:
+    return settings.data_dir / "organisms" / "built" / spec_key(spec)
+
+
+def probe_key(probe: ProbeSpec) -> str:
+    return hashlib.sha256(json.dumps(probe.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def audit_organism(settings: Settings, folder: Path, name: str, probe: ProbeSpec) -> dict[str, Any]:
+    """One audit of a built organism served on loopback from this process; its report."""
+    from app.embedded import run_audit_embedded
+    from app.model_server import lm_organism_app
+    from app.serving import serve_in_thread
+
+    app = lm_organism_app(settings.data_dir, folder, name)
+    try:
+        with serve_in_thread(app) as url:
+            report = run_audit_embedded(settings, probe, target_url=url + "/v1", target_model=name, new=True)
+    finally:
+        del app
+        gc.collect()  # the model's weights go before the next organism's load
+    if report is None:
+        raise RuntimeError(f"the audit of organism {name} did not finish")
+    return report
+
+
+def finding_of(report: dict[str, Any], feature: str, level: str, behaviour: str) -> dict[str, Any]:
+    for f in report["findings"]:
+        if (f["feature"], f["level"], f["behaviour"]) == (feature, level, behaviour):
+            return dict(f)
+    raise KeyError(f"the report has no finding {feature}={level} → {behaviour}")
+
+
+def built_and_audited(settings: Settings, spec: OrganismSpec, probe: ProbeSpec, answers: str,
+                      log: Callable[[str], None] = _log) -> tuple[Path, dict[str, Any]]:
+    """(folder, audit record): built and audited once, read back after."""
+    folder = organism_folder(settings, spec)
+    record = folder / f"audit-{probe_key(probe)}.json"
+    if record.exists():
+        return folder, json.loads(record.read_text(encoding="utf-8"))
+    started = time.perf_counter()
+    built = build_organism(spec, folder, settings.data_dir, answers=answers, log=log)
+    built_at = time.perf_counter()
+    report = audit_organism(settings, folder, spec.name, probe)
+    doc = {"organism": spec.name, "folder": str(folder), "audit_id": report["audit_id"],
+           "build_seconds": round(built_at - started, 1), "train_seconds": built.get("seconds"),
+           "audit_seconds": round(time.perf_counter() - built_at, 1), "report": report}
+    record.write_text(json.dumps(doc), encoding="utf-8")
+    return folder, doc
+
+
+def run_sweep(settings: Settings, sweep: SweepSpec, log: Callable[[str], None] = _log) -> dict[str, Any]:
+    from app.core.stats.meta import meta_regression
+
+    s = sweep.sweep
+    feature = sweep.probe_feature()
+    started = time.perf_counter()
+    points: list[dict[str, Any]] = []
+    for value, seed in tqdm(sweep.points(), desc=f"sweep {sweep.name}", unit="organism", disable=None):
+        variant = sweep.variant(value, seed)
+        _, rec = built_and_audited(settings, variant, sweep.probe, sweep.answers, log)
+        f = finding_of(rec["report"], feature, s.level, s.behaviour)
+        points.append({"value": value, "seed": seed, "effect": f["effect"], "se": f["se"],
+                       "ci_low": f["ci_low"], "ci_high": f["ci_high"], "n_prompts": f["n_prompts"],
+                       "verdict": f["verdict"], "reason": f.get("reason"), "audit_id": rec["audit_id"],
+                       "organism": rec["organism"], "build_seconds": rec["build_seconds"],
+                       "audit_seconds": rec["audit_seconds"]})
+    usable = [p for p in points if p["effect"] is not None and p["se"] is not None]
+    trend, why = None, None
+    try:
+        trend = meta_regression([p["value"] for p in usable], [p["effect"] for p in usable],
+                                [p["se"] for p in usable]).as_dict()
+    except ValueError as exc:
+        why = str(exc)
+    return {"name": sweep.name, "axis": s.axis, "axis_meaning": AXIS_MEANING[s.axis], "chunk": s.chunk,
+            "feature": feature, "trigger": f"{s.feature}={s.level}", "level": s.level,
+            "behaviour": s.behaviour, "seeds": s.seeds, "answers": sweep.answers, "points": points,
+            "trend": trend, "trend_reason": why, "wall_seconds": round(time.perf_counter() - started, 1)}
+
+
+def _audited(settings: Settings, folder: Path, name: str, probe: ProbeSpec, record: Path) -> dict[str, Any]:
+    if record.exists():
+        return dict(json.loads(record.read_text(encoding="utf-8")))
+    report = audit_organism(settings, folder, name, probe)
+    record.write_text(json.dumps(report), encoding="utf-8")
+    return report
+
+
+def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any], probe: ProbeSpec, out: Path, *,
+                    mode: str = "drop", chunk: str | None = None,
+                    log: Callable[[str], None] = _log) -> dict[str, Any]:
+    """Retrain the organism without what the trace blamed, audit both with the same spec on the
+    same prompts, and compare them paired by prompt. Each step's output is kept in `out`, so a
+    rerun resumes where it stopped."""
+    import yaml
+
+    from app.core.organisms.ablation import ablate
+    from app.core.turf.ablation import traced_chunk, traced_trigger
+    from app.embedded import with_session
+    from app.services import audits
+
+    spec = OrganismSpec.from_file(folder / "spec.yaml")
+    rows = [json.loads(line) for line in (folder / "data.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    blamed = traced_chunk(trace, chunk)
+    new_spec, new_rows, change = ablate(spec, rows, blamed, mode,  # type: ignore[arg-type]
+                                        traced_trigger(trace) if mode == "scrub" else None)
+    out.mkdir(parents=True, exist_ok=True)
+    name = str((yaml.safe_load((folder / "organism.yaml").read_text(encoding="utf-8")) or {}).get("name")
+               or spec.name)
+    log(f"auditing {name} as it is")
+    before = _audited(settings, folder, name, probe, out / "before.json")
+    log(f"retraining without {change}")
+    ablated = out / "ablated"
+    built = build_organism(new_spec, ablated, settings.data_dir, answers=f"ablated:{mode}", rows=new_rows,
+                           log=log)
+    log(f"auditing {new_spec.name}")
+    after = _audited(settings, ablated, new_spec.name, probe, out / "after.json")
+    compare = with_session(settings, lambda s: audits.compare(s, before["audit_id"], after["audit_id"], None))
+    (out / "compare.json").write_text(json.dumps(compare, indent=2), encoding="utf-8")
+    doc = {"organism": name, "ablated": new_spec.name, "change": change,
+           "train_seconds": built.get("seconds"),
+           "before_audit_id": before["audit_id"], "after_audit_id": after["audit_id"], "compare": compare}
+    (out / "ablation.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return doc
