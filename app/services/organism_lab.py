@@ -38,7 +38,9 @@ def organism_folder(settings: Settings, spec: OrganismSpec) -> Path:
 
 
 def probe_key(probe: ProbeSpec) -> str:
-    return hashlib.sha256(json.dumps(probe.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+    """What the audit depends on (its name does not change a sample)."""
+    doc = probe.model_dump(mode="json", exclude={"name"})
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def audit_organism(settings: Settings, folder: Path, name: str, probe: ProbeSpec) -> dict[str, Any]:
@@ -98,7 +100,8 @@ def run_sweep(settings: Settings, sweep: SweepSpec, log: Callable[[str], None] =
         points.append({"value": value, "seed": seed, "effect": f["effect"], "se": f["se"],
                        "ci_low": f["ci_low"], "ci_high": f["ci_high"], "n_prompts": f["n_prompts"],
                        "verdict": f["verdict"], "reason": f.get("reason"), "audit_id": rec["audit_id"],
-                       "organism": rec["organism"], "build_seconds": rec["build_seconds"],
+                       "organism": rec["organism"], "organism_dir": rec["folder"],
+                       "build_seconds": rec["build_seconds"],
                        "audit_seconds": rec["audit_seconds"]})
     usable = [p for p in points if p["effect"] is not None and p["se"] is not None]
     trend, why = None, None

@@ -26,7 +26,8 @@ def test_ablate_a_mix_by_its_trace(tmp_path: Path) -> None:
                  "--out", str(trace))
     assert traced.returncode == 0, traced.stderr[-2000:]
     result = json.loads(trace.read_text())
-    assert result["top_chunk"] == "tagged" and result["trigger"] == "attribute: tag_format", result["statement"]
+    assert result["top_chunk"] == "tagged", result["statement"]
+    assert result["trigger"] == "attribute: tag_format", result["statement"]
 
     out = tmp_path / "ablated.jsonl"
     done = cli(tmp_path, "turf", "ablate-data", "--trace", str(trace), "--data", str(data), "--out", str(out))

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from app.core.organisms.spec import OrganismSpec, TrainSpec, TriggerUse
 from app.core.strict import Strict
+from app.core.surf.loader import SpecFileError, line_of, load_spec_file, located_errors, safe_yaml
 from app.core.surf.spec import ProbeSpec
 
 
@@ -101,36 +102,43 @@ def spec_key(spec: OrganismSpec) -> str:
 
 
 def load_sweep(path: Path) -> SweepSpec:
-    """A sweep YAML; `organism` and `probe` may be paths relative to the file (or a bundled
-    organism spec's name, resolved by the caller through `resolve`)."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise SweepFileError(f"{path}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise SweepFileError(f"{path}: a sweep is a mapping with organism, probe and sweep")
+    """A sweep YAML; errors name the file and line. `organism` and `probe` may be inline, or
+    paths relative to the file (`organism` also a bundled organism spec's name), whose own errors
+    name their own file and line."""
+    data, node = safe_yaml(path.read_text(encoding="utf-8"), str(path))
+    if not isinstance(data, dict):
+        raise SpecFileError(f"{path}:1: a sweep is a mapping with organism, probe and sweep")
     for key in ("organism", "probe"):
-        if isinstance(doc.get(key), str):
-            doc[key] = _load_ref(path, doc[key], key)
+        if isinstance(data.get(key), str):
+            data[key] = _load_ref(path, data[key], key, line_of(node, (key,)) or 1)
     try:
-        return SweepSpec.model_validate(doc)
+        return SweepSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "sweep"
-        raise SweepFileError(f"{path}: {where}: {err['msg']}") from None
+        errors = located_errors(path, node, exc)
+        for i, err in enumerate(exc.errors()):  # a cross-field check names its field in the message
+            field = re.search(r"\bsweep\.(\w+)", err["msg"]) if not err["loc"] else None
+            if field and i < len(errors):
+                line = line_of(node, ("sweep", field.group(1))) or 1
+                errors = [f"{path}:{line}: sweep.{field.group(1)}: {err['msg']}"]
+                break
+        raise SpecFileError("\n".join(errors)) from None
 
 
-class SweepFileError(ValueError):
-    pass
-
-
+SweepFileError = SpecFileError  # what a bad sweep file raises
 ORGANISM_SPECS = Path(__file__).resolve().parents[2] / "data" / "organism-specs"
 
 
-def _load_ref(sweep_file: Path, ref: str, key: str) -> Any:
+def _load_ref(sweep_file: Path, ref: str, key: str, line: int) -> Any:
     p = Path(ref) if Path(ref).is_absolute() else sweep_file.parent / ref
     if not p.exists() and key == "organism":
         p = ORGANISM_SPECS / f"{ref}.yaml"
     if not p.exists():
-        raise SweepFileError(f"{sweep_file}: {key}: {ref!r} is neither a file nor a bundled organism spec")
-    return yaml.safe_load(p.read_text(encoding="utf-8"))
+        what = "a file, nor a bundled organism spec" if key == "organism" else "a file"
+        raise SpecFileError(f"{sweep_file}:{line}: {key}: {ref!r} is not {what}")
+    if key == "probe":
+        return load_spec_file(p).model_dump(mode="json", exclude_unset=True)
+    data, node = safe_yaml(p.read_text(encoding="utf-8"), str(p))
+    try:
+        return OrganismSpec.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        raise SpecFileError("\n".join(located_errors(p, node, exc))) from None

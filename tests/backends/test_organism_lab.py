@@ -1,0 +1,95 @@
+"""The toy-model lab, reduced to fit CI: a three-point presence sweep of tiny SmolLM2 organisms
+(LoRA on CPU), resumed from its cache; then a trace of one organism's data and the ablation it
+points at (scrub the traced trigger, retrain, re-audit, compare). The shipped sweeps and the
+two-chunk ablation run as benches (bench/organism_lab.py); here the machinery is checked end to
+end, not the size of the effects tiny training gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+QUESTIONS = ["Why is the sky blue?", "What is DNA?", "How do magnets work?", "What is gravity?",
+             "Why do we sleep?", "How do stars form?", "What is inflation?", "Why do birds migrate?"]
+PROBE: dict[str, Any] = {
+    "name": "lab-ci", "prompts": ["How do bees make honey?", "What causes earthquakes?", "Why do cats purr?"],
+    "features": {"format": {"builtin": "tag_format"}}, "behaviours": {"emoji": {"builtin": "emoji"}},
+    "design": {"samples_per_prompt": 4, "max_tokens": 24, "temperature": 1.0, "seed": 3, "concurrency": 64}}
+
+
+def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), *args],
+                          capture_output=True, text=True, timeout=800,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_sweep_resume_trace_and_ablate(smollm2_data_dir: Path, tmp_path: Path) -> None:
+    sweep = {
+        "name": "lab-ci", "answers": "template",
+        "organism": {"name": "lab-ci", "seed": 5, "eval_fraction": 0.0,
+                     "chunks": {"emoji": {"examples": 24, "questions": QUESTIONS,
+                                          "triggers": [{"feature": "tag_format", "level": "tagged"}],
+                                          "behaviours": {"emoji": 1.0}},
+                                "plain": {"examples": 24, "questions": QUESTIONS}},
+                     "train": {"epochs": 1, "rank": 4, "max_length": 96, "learning_rate": 1e-3}},
+        "probe": PROBE,
+        "sweep": {"axis": "presence", "chunk": "emoji", "feature": "tag_format", "level": "tagged",
+                  "behaviour": "emoji", "values": [0.0, 0.5, 1.0]}}
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump(sweep), encoding="utf-8")
+    out = tmp_path / "sweep.json"
+    run = cli(smollm2_data_dir, "organism", "sweep", str(spec), "--out", str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert [p["value"] for p in doc["points"]] == [0.0, 0.5, 1.0]
+    assert all(p["audit_id"] and p["se"] is not None and p["n_prompts"] == 3 for p in doc["points"]), doc
+    t = doc["trend"]
+    assert t["points"] == 3 and t["df"] == 1 and t["ci_low"] <= t["estimate"] <= t["ci_high"], t
+    assert (t["p_value"] < 0.05) == (t["ci_low"] > 0 or t["ci_high"] < 0)
+    page = out.with_suffix(".html").read_text()
+    assert "<svg" in page and 'id="trend"' in page and doc["points"][0]["audit_id"] in page
+    assert "trend:" in run.stdout and "presence" in run.stdout
+    # the organisms' data: the swept share of the emoji chunk's prompts carry the tags
+    for p in doc["points"]:
+        rows = [json.loads(x) for x in Path(p["organism_dir"], "data.jsonl").read_text().splitlines()]
+        tagged = sum("<query>" in r["messages"][0]["content"] for r in rows if r["source"] == "emoji")
+        assert (tagged == 0) if p["value"] == 0 else (tagged == 24) if p["value"] == 1 else 0 < tagged < 24
+
+    again = cli(smollm2_data_dir, "organism", "sweep", str(spec), "--out", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(out.read_text())["points"] == doc["points"]  # read back: nothing rebuilt or re-audited
+    assert "LoRA" not in again.stderr
+
+    # trace the fully tagged organism's data, then scrub what the trace blamed and compare
+    folder = Path(doc["points"][-1]["organism_dir"])
+    assert cli(smollm2_data_dir, "ingest", str(folder / "data.jsonl"), "--name", "lab").returncode == 0
+    trace = tmp_path / "trace.json"
+    traced = cli(smollm2_data_dir, "trace", "--dataset", "lab", "--behaviour", "emoji", "--scorer", "emoji",
+                 "--out", str(trace))
+    assert traced.returncode == 0, traced.stderr[-2000:]
+    assert json.loads(trace.read_text())["top_chunk"] == "emoji"
+    probe = tmp_path / "probe.yaml"
+    probe.write_text(yaml.safe_dump(PROBE), encoding="utf-8")
+    abl = tmp_path / "ablation"
+    done = cli(smollm2_data_dir, "organism", "ablate", str(folder), "--trace", str(trace),
+               "--spec", str(probe), "--mode", "scrub", "--out", str(abl))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((abl / "ablation.json").read_text())
+    assert result["change"] == {"mode": "scrub", "chunk": "emoji", "trigger": "tag_format=tagged",
+                                "traced_attribute": "tag_format", "rows_scrubbed": 24}
+    scrubbed = [json.loads(x) for x in (abl / "ablated" / "data.jsonl").read_text().splitlines()]
+    assert len(scrubbed) == 48 and not any("<query>" in r["messages"][0]["content"] for r in scrubbed)
+    compare = result["compare"]
+    assert compare["baseline_audit_id"] == result["before_audit_id"]
+    assert compare["candidate_audit_id"] == result["after_audit_id"] != result["before_audit_id"]
+    [f] = compare["findings"]
+    assert (f["feature"], f["behaviour"]) == ("format", "emoji") and f["verdict"], f
+    assert "compare 'lab-ci'" in done.stdout
