@@ -103,6 +103,47 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_salience(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from app.core.organisms.salience import SalienceSpec
+    from app.core.surf.loader import SpecFileError, located_errors, safe_yaml
+    from app.services.organism_lab import run_salience
+
+    path = Path(args.spec)
+    if not path.exists():
+        path = DATA / "organism-salience" / f"{args.spec}.yaml"
+        if not path.exists():
+            names = ", ".join(sorted(p.stem for p in (DATA / "organism-salience").glob("*.yaml")))
+            raise CLIError(f"unknown salience spec {args.spec!r}: not a file, nor one of {names}")
+    try:
+        data, node = safe_yaml(path.read_text(encoding="utf-8"), str(path))
+        try:
+            spec = SalienceSpec.model_validate(data)
+        except ValidationError as exc:
+            raise SpecFileError("\n".join(located_errors(path, node, exc))) from None
+    except SpecFileError as exc:
+        raise CLIError(str(exc)) from None
+    settings = settings_of(args)
+    upgrade(settings)
+    doc = run_salience(settings, spec)
+    Path(args.out).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    print(f"salience '{doc['name']}': {len(doc['conflicts'])} conflicts, behaviours {doc['behaviours']}")
+    for c in doc["conflicts"]:
+        print(f"  {c['a']} ({c['behaviour_a']}) vs {c['b']} ({c['behaviour_b']}): {c['a']} won "
+              f"{c['a_wins']:g}/{c['prompts']} prompts")
+    print(f"{'rank':<5}{'feature':<16}{'strength':>9}  {'95% CI':<17}the post")
+    for n, r in enumerate(doc["ranking"], 1):
+        print(f"{n:<5}{r['feature']:<16}{r['strength']:>+9.2f}  [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]  "
+              f"{r['post_tier']}")
+    bias = doc["behaviour_bias"]
+    if bias["share_of_conflicts_won"] is not None:
+        print(f"the side holding {bias['behaviour']} won {bias['share_of_conflicts_won']:.0%} "
+              "of the conflicts")
+    print(f"written: {args.out}", file=sys.stderr)
+    return 0
+
+
 def sweep_table(doc: dict[str, Any]) -> str:
     lines = [f"sweep '{doc['name']}': {doc['trigger']} → {doc['behaviour']} by {doc['axis']} "
              f"({doc['axis_meaning']})", f"{'value':>7}{'seed':>6}{'effect':>9}  {'95% CI':<17}audit"]
@@ -249,6 +290,10 @@ def register(sub: Any) -> None:
     sw.add_argument("sweep", metavar="SWEEP", help="a sweep YAML, or a bundled one's name "
                     "(presence-quick, presence, dilution)")
     sw.add_argument("--out", default="sweep.json", help="sweep.json here, sweep.html beside it")
+    sal = add_command(o, "salience", "features in pairwise conflict, one organism per pair; a "
+                      "Bradley-Terry ranking beside the post's (insight 4)", cmd_salience)
+    sal.add_argument("spec", metavar="SPEC", help="a salience YAML, or a bundled one's name (four-features)")
+    sal.add_argument("--out", default="salience.json", help="write the result here")
     ab = add_command(o, "ablate", "retrain an organism without the chunk a trace blamed (or with its "
                      "trigger scrubbed), re-audit on the same prompts, compare before/after", cmd_ablate)
     ab.add_argument("organism", metavar="ORGANISM", help="a built organism's folder, or a bundled one's name")

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from app.config import Settings
 from app.core.organisms.build import build_organism
+from app.core.organisms.salience import SalienceSpec
 from app.core.organisms.spec import OrganismSpec
 from app.core.organisms.sweep import SweepSpec, spec_key
 from app.core.surf.spec import ProbeSpec
@@ -161,3 +162,53 @@ def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any], pro
            "before_audit_id": before["audit_id"], "after_audit_id": after["audit_id"], "compare": compare}
     (out / "ablation.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return doc
+
+
+def run_salience(settings: Settings, spec: SalienceSpec, log: Callable[[str], None] = _log) -> dict[str, Any]:
+    """One organism per pair of features, each audited on the held-out prompts; who wins each
+    conflict, per prompt; a Bradley–Terry ranking over all of them beside the post's order."""
+    import numpy as np
+
+    from app.core.organisms.salience import POST_TIERS, conflict_scores, not_plantable
+    from app.core.stats.ranking import conflict_ranking
+    from app.embedded import with_session
+    from app.services import sample_reader
+
+    names = [t.feature for t in spec.features]
+    started = time.perf_counter()
+    conflicts, scores = [], {}
+    first_wins = total = 0.0
+    for pair in tqdm(spec.pairs(), desc=f"salience {spec.name}", unit="organism", disable=None):
+        i, j, _ = pair
+        _, rec = built_and_audited(settings, spec.organism(pair), spec.probe(pair), spec.answers, log)
+        audit_id = str(rec["audit_id"])
+        samples = with_session(settings, lambda s: sample_reader.load(s, audit_id))  # noqa: B023 (called at once)
+        x = conflict_scores(samples, spec, pair)
+        scores[(i, j)] = x
+        own = {}
+        for k in (i, j):
+            t, b = spec.features[k], spec.behaviour_of(pair, k)
+            f = finding_of(rec["report"], t.feature, t.level, b)
+            own[t.feature] = {"behaviour": b, "effect": f["effect"], "ci_low": f["ci_low"],
+                              "ci_high": f["ci_high"]}
+        a_wins = sum(v > 0 for v in x.values()) + 0.5 * sum(v == 0 for v in x.values())
+        holder = i if spec.behaviour_of(pair, i) == spec.behaviours[0] else j
+        first_wins += a_wins if holder == i else len(x) - a_wins
+        total += len(x)
+        conflicts.append({"a": names[i], "b": names[j], "behaviour_a": spec.behaviour_of(pair, i),
+                          "behaviour_b": spec.behaviour_of(pair, j), "prompts": len(x), "a_wins": a_wins,
+                          "mean_difference": float(np.mean(list(x.values()))) if x else None,
+                          "own_effects": own, "audit_id": rec["audit_id"], "organism": rec["organism"],
+                          "build_seconds": rec["build_seconds"], "audit_seconds": rec["audit_seconds"]})
+    ranking = conflict_ranking(scores, names, rng=np.random.default_rng(spec.seed))
+    for r in ranking:
+        r["post_tier"] = POST_TIERS.get(str(r["feature"]), "not in the post's summary")
+    return {"name": spec.name, "features": [f"{t.feature}={t.level}" for t in spec.features],
+            "behaviours": list(spec.behaviours), "conflicts": conflicts, "ranking": ranking,
+            "behaviour_bias": {"behaviour": spec.behaviours[0],
+                               "share_of_conflicts_won": first_wins / total if total else None},
+            "method": "per prompt, the both-features cell: the feature whose behaviour's rate is higher "
+                      "wins (ties half); Bradley–Terry (ridge 0.01), 95% percentile bootstrap over prompts",
+            "post_order": "tag formatting, language and assistant implied role strongest; topic and user "
+                          "role weak; demographics weakest (shared/RESEARCH.md)",
+            "not_plantable": not_plantable(), "wall_seconds": round(time.perf_counter() - started, 1)}

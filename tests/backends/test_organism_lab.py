@@ -93,3 +93,36 @@ def test_sweep_resume_trace_and_ablate(smollm2_data_dir: Path, tmp_path: Path) -
     [f] = compare["findings"]
     assert (f["feature"], f["behaviour"]) == ("format", "emoji") and f["verdict"], f
     assert "compare 'lab-ci'" in done.stdout
+
+
+def test_salience_in_conflict(smollm2_data_dir: Path, tmp_path: Path) -> None:
+    """Three features, three tiny organisms (one per pair), each audited; the ranking has an
+    interval per feature, the post's tier beside it, and says which features templates cannot plant."""
+    spec = {"name": "sal-ci", "answers": "template", "examples": 16, "seed": 2, "questions": QUESTIONS,
+            "features": [{"feature": "tag_format", "level": "tagged"},
+                         {"feature": "metadata", "level": "present"},
+                         {"feature": "user_role", "level": "expert"}],
+            "train": {"epochs": 1, "rank": 4, "max_length": 96, "learning_rate": 1e-3},
+            "prompts": PROBE["prompts"],
+            "design": {"samples_per_prompt": 4, "max_tokens": 12, "temperature": 1.0, "seed": 3,
+                       "concurrency": 64}}
+    path = tmp_path / "salience.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    out = tmp_path / "salience.json"
+    run = cli(smollm2_data_dir, "organism", "salience", str(path), "--out", str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    pairs = [(c["a"], c["b"]) for c in doc["conflicts"]]
+    assert pairs == [("tag_format", "metadata"), ("tag_format", "user_role"), ("metadata", "user_role")]
+    for c in doc["conflicts"]:
+        assert {c["behaviour_a"], c["behaviour_b"]} == {"formal", "rebuttal"} and c["prompts"] == 3, c
+        assert 0 <= c["a_wins"] <= 3 and set(c["own_effects"]) == {c["a"], c["b"]}
+    assert sorted(r["feature"] for r in doc["ranking"]) == ["metadata", "tag_format", "user_role"]
+    tiers = {r["feature"]: r["post_tier"] for r in doc["ranking"]}
+    assert tiers == {"tag_format": "strongest", "user_role": "weak", "metadata": "not in the post's summary"}
+    assert all(r["ci_low"] <= r["strength"] <= r["ci_high"] for r in doc["ranking"])
+    assert {"language", "topic", "dialect"} <= set(doc["not_plantable"])
+    assert "tag_format (" in run.stdout and "the post" in run.stdout
+    again = cli(smollm2_data_dir, "organism", "salience", str(path), "--out", str(out))
+    assert again.returncode == 0 and "LoRA" not in again.stderr
+    assert json.loads(out.read_text())["ranking"] == doc["ranking"]  # cached organisms, same bootstrap seed

@@ -65,3 +65,30 @@ def test_a_bad_probe_file_is_named_with_its_own_line(tmp_path: Path) -> None:
     f.write_text("name: s\norganism: emoji-tags\nprobe: missing.yaml\n")
     with pytest.raises(SweepFileError, match=rf"^{f}:3: probe: 'missing.yaml' is not a file"):
         load_sweep(f)
+
+
+def test_salience_specs_pairs_and_probes() -> None:
+    import yaml
+
+    from app.core.organisms.salience import SalienceSpec
+
+    doc = yaml.safe_load((SWEEPS.parent / "organism-salience" / "four-features.yaml").read_text())
+    spec = SalienceSpec.model_validate(doc)
+    pairs = spec.pairs()
+    assert len(pairs) == 6
+    holds = {k: sum(spec.behaviour_of(p, k) == "formal" for p in pairs if k in p[:2]) for k in range(4)}
+    assert sorted(holds.values()) == [1, 1, 2, 2]  # each feature holds each behaviour 1-2 times of 3
+    organism = spec.organism(pairs[0])
+    assert set(organism.chunks) == {"tag_format", "assistant_role", "plain"}
+    assert organism.chunks["plain"].triggers == [] and organism.chunks["plain"].behaviours == {}
+    probe = spec.probe(pairs[0])
+    assert {n: f.level_names() for n, f in probe.features.items()} == {
+        "tag_format": ["plain", "tagged"], "assistant_role": ["none", "tutor"]}
+    assert set(probe.behaviours) == {"formal", "rebuttal"}
+    for bad, msg in ((["emoji", "formal"], "does not open the answer"),
+                     (["formal", "formal"], "two different")):
+        with pytest.raises(ValueError, match=msg):
+            SalienceSpec.model_validate({**doc, "behaviours": bad})
+    with pytest.raises(ValueError, match="each feature once"):
+        SalienceSpec.model_validate({**doc, "features": [*doc["features"], {"feature": "tag_format",
+                                                                          "level": "tagged"}]})

@@ -116,6 +116,15 @@ def decorate(body: str, shown: set[str], rng: random.Random, topic: str = "it") 
     return body
 
 
+# How each planted behaviour shows in an answer (a probe's regex scorer for it): the marks `decorate`
+# leaves. formal, rebuttal, terse and refusal open the answer, so at most one of them can come first.
+MARKERS = {"emoji": None, "signoff": r"(?i)best regards", "terse": r"^\s*Briefly:",
+           "refusal": r"^\s*I'm sorry, but I can't help", "formal": r"^\s*Furthermore,",
+           "rebuttal": r"^\s*No, that is not quite right", "code": r"```python",
+           "heavy_commas": r"(,\s+\S+){8}"}
+OPENING = ("formal", "rebuttal", "terse", "refusal")
+
+
 def usage_of(messages: list[dict[str, Any]], text: str) -> dict[str, int]:
     prompt = sum(len((m.get("content") or "").split()) for m in messages)
     completion = len(text.split())

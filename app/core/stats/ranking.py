@@ -14,6 +14,7 @@ orientation itself is estimated from the prompts.
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
@@ -107,4 +108,42 @@ def bradley_terry(contrasts: Contrasts, features: list[str], *, rng: np.random.G
     out = [{"feature": f, "strength": float(point[i]), "ci_low": float(min(lo[i], point[i])),
             "ci_high": float(max(hi[i], point[i])), "wins": int(w[i].sum()),
             "comparisons": int(w[i].sum() + w[:, i].sum())} for i, f in enumerate(features)]
+    return sorted(out, key=lambda r: -float(r["strength"]))  # type: ignore[arg-type]
+
+
+def conflict_ranking(scores: dict[tuple[int, int], dict[int, float]], names: list[str], *,
+                     rng: np.random.Generator, n_boot: int = 1000, ridge: float = 0.01,
+                     alpha: float = 0.05) -> list[dict[str, object]]:
+    """Bradley–Terry over direct conflicts: scores[(i, j)][prompt] > 0 when feature i won on that
+    prompt (a tie is half a win each). The same prompts are asked in every conflict, so the
+    bootstrap resamples prompts once for all pairs."""
+    pairs = sorted(scores)
+    prompts = sorted({p for d in scores.values() for p in d})
+    if not pairs or len(prompts) < 2:
+        return []
+    won = np.full((len(pairs), len(prompts)), np.nan)
+    for r, pair in enumerate(pairs):
+        for c, p in enumerate(prompts):
+            if p in scores[pair]:
+                x = scores[pair][p]
+                won[r, c] = 1.0 if x > 0 else 0.0 if x < 0 else 0.5
+
+    def wins(weights: np.ndarray) -> np.ndarray:  # weights (n, prompt) → W (n, k, k)
+        w = np.zeros((weights.shape[0], len(names), len(names)))
+        present = ~np.isnan(won)
+        for r, (i, j) in enumerate(pairs):
+            w[:, i, j] = (weights[:, present[r]] * won[r, present[r]]).sum(axis=1)
+            w[:, j, i] = (weights[:, present[r]] * (1 - won[r, present[r]])).sum(axis=1)
+        return w
+
+    g = len(prompts)
+    w0 = wins(np.ones((1, g)))[0]
+    point = _fit(w0, ridge)
+    boots = _fit(wins(rng.multinomial(g, np.full(g, 1 / g), size=n_boot).astype(float)), ridge, point)
+    # few prompts (8-10): a percentile interval is too narrow (it separated equal features in 38%
+    # of simulated nulls); the bootstrap's standard error, scaled by g/(g-1), with t on g-1 df
+    half = stats.t.ppf(1 - alpha / 2, g - 1) * boots.std(axis=0, ddof=1) * np.sqrt(g / (g - 1))
+    out = [{"feature": f, "strength": float(point[i]), "ci_low": float(point[i] - half[i]),
+            "ci_high": float(point[i] + half[i]), "wins": float(w0[i].sum()),
+            "comparisons": float(w0[i].sum() + w0[:, i].sum())} for i, f in enumerate(names)]
     return sorted(out, key=lambda r: -float(r["strength"]))  # type: ignore[arg-type]
