@@ -2,6 +2,7 @@
 
     python bench/organism_lab.py sweep presence-quick | presence | dilution [--data-dir DIR]
     python bench/organism_lab.py ablate [--data-dir DIR]
+    python bench/organism_lab.py salience four-features [--data-dir DIR]
 
 sweep: `surfturf organism sweep NAME` (a bundled sweep); writes
   bench/results/organism-lab/NAME.json and .html. Interrupted, the same command resumes at the first
@@ -11,6 +12,9 @@ ablate: the paper's proof by ablation on the demo organism two-chunk: its SFT da
   audited with the LM demo spec on the same prompts and compared paired by prompt. Expected: the
   traced shortcut (format → emoji) shrinks into ±min_effect; the untouched one (metadata →
   signoff) stays. Writes bench/results/organism-lab/ablate-two-chunk.json.
+
+salience: `surfturf organism salience NAME` (a bundled salience spec); writes
+  bench/results/organism-lab/salience-NAME.json.
 
 Each run appends the command, its wall time and its headline to bench/results/organism-lab/runs.md.
 """
@@ -82,16 +86,33 @@ def ablate(data_dir: Path) -> None:
         f"dropped chunk {doc['change']['chunk']}: " + "; ".join(parts))
 
 
+def salience(name: str, data_dir: Path) -> None:
+    started = time.perf_counter()
+    out = OUT / f"salience-{name}.json"
+    OUT.mkdir(parents=True, exist_ok=True)
+    run = cli(data_dir, "organism", "salience", name, "--out", str(out))
+    print(run.stdout)
+    doc = json.loads(out.read_text())
+    order = ", ".join(f"{r['feature']} {r['strength']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
+                      for r in doc["ranking"])
+    log(f"python bench/organism_lab.py salience {name}", time.perf_counter() - started,
+        f"ranking: {order}; the {doc['behaviour_bias']['behaviour']} side won "
+        f"{doc['behaviour_bias']['share_of_conflicts_won']:.0%} of conflicts")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["sweep", "ablate"])
-    ap.add_argument("name", nargs="?", default="presence-quick", help="sweep: a bundled sweep's name")
+    ap.add_argument("what", choices=["sweep", "ablate", "salience"])
+    ap.add_argument("name", nargs="?", help="a bundled sweep's (default presence-quick) or salience "
+                    "spec's (default four-features) name")
     ap.add_argument("--data-dir", type=Path, default=Path.home() / ".cache" / "surfturf-lab",
                     help="organisms, audits and caches (keep it between runs to resume)")
     args = ap.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     if args.what == "sweep":
-        sweep(args.name, args.data_dir)
+        sweep(args.name or "presence-quick", args.data_dir)
+    elif args.what == "salience":
+        salience(args.name or "four-features", args.data_dir)
     else:
         ablate(args.data_dir)
 
