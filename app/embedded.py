@@ -323,6 +323,12 @@ def findings_table(report: dict[str, Any]) -> str:
         ci = f"[{f['ci_adj_low']:+.2f}, {f['ci_adj_high']:+.2f}]"
         lines.append(f"{f['feature']:<14}{f['level']:<10}{f['behaviour']:<12}{rates:>16}"
                      f"{f['effect']:>+8.2f}  {ci:<17}{fmt_q(f['q_value']):>9}  {f['verdict']}")
+        if f.get("effect_corrected") is not None:
+            lines.append(f"{'':<36}{'corrected':>16}{f['effect_corrected']:>+8.2f}  "
+                         f"[{f['ci_corrected_low']:+.2f}, {f['ci_corrected_high']:+.2f}]  for scorer error: "
+                         f"{f['correction']}")
+        elif f.get("correction"):
+            lines.append(f"{'':<36}not corrected: {f['correction']}")
     for i in report.get("interactions") or []:
         if i.get("significant"):
             lines.append(f"interaction on {i['behaviour']}: {i.get('label') or i['term']} "

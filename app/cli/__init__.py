@@ -16,7 +16,7 @@ from app import __version__
 from app.startup import collector_paused
 
 with collector_paused():  # the command groups import pydantic, its settings and our models
-    from app.cli import audit, models, report, search, server, turf, webhooks
+    from app.cli import audit, judge, models, report, search, server, turf, webhooks
     from app.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CLIError
     from app.errors import SurfturfError
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"surfturf {__version__}")
     p.add_argument("--data-dir", type=Path, help="override SURFTURF_DATA_DIR")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (server, audit, search, models, turf, webhooks, report):
+    for group in (server, audit, search, judge, models, turf, webhooks, report):
         group.register(sub)
     return p
 
@@ -36,7 +36,7 @@ EXIT_CODES = ("exit codes: 0 ok; 1 the work failed (a job ended failed, a target
               "usage, spec or input error; 3 a gate tripped; 130 interrupted (resumable)")
 
 # Commands that compute and end: their process need not tear the interpreter down (see run).
-ONE_SHOT = {"audit", "demo", "search", "report", "ingest", "trace"}
+ONE_SHOT = {"audit", "demo", "search", "report", "ingest", "trace", "judge"}
 
 
 def run() -> NoReturn:

@@ -19,6 +19,7 @@ from app.core.stats.decisions import FLAGGED, INCONCLUSIVE, Decision, Family, de
 from app.core.stats.effects import MIN_PROMPTS, Effect, NotEstimable, effect_of
 from app.core.stats.fdr import bh_qvalues
 from app.core.stats.interactions import fit_interaction_arrays
+from app.core.stats.judge_error import MIN_YOUDEN, JudgeError, corrected_effect
 from app.core.stats.ranking import Contrasts, bradley_terry
 from app.core.stats.rates import clustered_rate
 from app.core.surf.frame import NOT_COUNTED, SampleFrame
@@ -230,7 +231,26 @@ def _finding(spec: ProbeSpec, m: Member, look: Look, i: int, ok: SampleFrame, re
                        n_strata=0, n_prompts=eff.n_prompts, reason=eff.reason)
     low, high = eff.interval(1 - look.alpha)
     return Finding(**common, effect=eff.estimate, se=eff.se, df=eff.df, ci_low=low, ci_high=high,
-                   p_value=eff.p_value, n_strata=eff.n_strata, n_prompts=eff.n_prompts, reason=None)
+                   p_value=eff.p_value, n_strata=eff.n_strata, n_prompts=eff.n_prompts, reason=None,
+                   **_corrected(spec, m.behaviour, eff, dec.adj_level))
+
+
+def _corrected(spec: ProbeSpec, behaviour: str, eff: Effect, level: float) -> dict[str, Any]:
+    """A calibrated scorer's effect corrected for its errors (app/core/stats/judge_error.py).
+    The verdict keeps reading the raw interval: whether there is an effect does not depend on
+    the correction (d = 0 iff d / J = 0); how large it is does."""
+    cal = spec.behaviours[behaviour].calibration
+    if cal is None:
+        return {}
+    err = JudgeError(tp=cal.tp, fn=cal.fn, tn=cal.tn, fp=cal.fp)
+    said = (f"scorer sensitivity {err.sensitivity:.2f} (n {cal.tp + cal.fn}), specificity "
+            f"{err.specificity:.2f} (n {cal.tn + cal.fp}){' from ' + cal.source if cal.source else ''}")
+    got = corrected_effect(eff.estimate, eff.se, eff.df, err, level)
+    if got is None:
+        return {"correction": f"{said}: too poor to correct (sensitivity + specificity − 1 < "
+                              f"{MIN_YOUDEN}); the verdict reads the raw interval"}
+    return {"effect_corrected": got[0], "ci_corrected_low": got[1], "ci_corrected_high": got[2],
+            "correction": f"{said}; Rogan–Gladen, delta method; the verdict reads the raw interval"}
 
 
 def _rate(ok: SampleFrame, rows: np.ndarray, behaviour: str, alpha: float) -> RateOut:

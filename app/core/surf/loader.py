@@ -137,6 +137,17 @@ def load_spec_file(path: Path) -> ProbeSpec:
                 line = line_of(node, ("behaviours", name, "judge", "rubric"))
                 raise SpecFileError(f"{path}:{line}: rubric file {rp} not found")
             judge["rubric"], _ = safe_yaml(rp.read_text(encoding="utf-8"), str(rp))
+        if isinstance(b, dict) and isinstance(b.get("calibration"), str):
+            cp = base / b["calibration"]
+            line = line_of(node, ("behaviours", name, "calibration"))
+            if not cp.exists():
+                raise SpecFileError(f"{path}:{line}: calibration file {cp} not found")
+            cal, _ = safe_yaml(cp.read_text(encoding="utf-8"), str(cp))
+            counts = ("tp", "fn", "tn", "fp")
+            if not isinstance(cal, dict) or not all(isinstance(cal.get(k), int) for k in counts):
+                raise SpecFileError(f"{path}:{line}: {cp} is not a calibration (surfturf judge calibrate "
+                                    "writes one: tp, fn, tn, fp)")
+            b["calibration"] = {**{k: cal[k] for k in counts}, "source": str(b["calibration"])}
     try:
         return ProbeSpec.model_validate(data)
     except ValidationError as exc:

@@ -77,6 +77,15 @@ class Finding(BaseModel):
                              "interval lies inside ±min_effect; inconclusive: it straddles "
                              "±min_effect; not estimable: see `reason`.")
     reason: str | None = Field(default=None, description="Why the finding is not estimable.")
+    effect_corrected: float | None = Field(default=None, description="With a calibrated scorer "
+                                           "(the behaviour's `calibration`): the effect corrected for "
+                                           "its errors, effect / (sensitivity + specificity − 1).")
+    ci_corrected_low: float | None = Field(default=None, description="Its interval at the adjusted "
+                                           "interval's level (ci_adj_level), carrying the prompts' and "
+                                           "the calibration's uncertainty (delta method).")
+    ci_corrected_high: float | None = Field(default=None, description="Upper bound of that interval.")
+    correction: str | None = Field(default=None, description="The scorer's measured errors behind the "
+                                   "correction, and which interval the verdict read (the raw one).")
     decided_at_round: int | None = Field(default=None, description="Sequential designs: the look "
                                          "whose interval decided this finding.")
     examples: list[Example] = Field(default_factory=list, description="Baseline vs level examples.")

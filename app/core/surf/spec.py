@@ -127,6 +127,22 @@ class JudgeSpec(Strict):
         return parse_rubric(v)
 
 
+class CalibrationSpec(Strict):
+    """The scorer's verdicts on labelled responses (`surfturf judge calibrate` writes them)."""
+
+    tp: int = Field(ge=0, description="Labelled positive, scored positive.")
+    fn: int = Field(ge=0, description="Labelled positive, scored negative.")
+    tn: int = Field(ge=0, description="Labelled negative, scored negative.")
+    fp: int = Field(ge=0, description="Labelled negative, scored positive.")
+    source: str | None = Field(default=None, description="Where the counts came from (a file).")
+
+    @model_validator(mode="after")
+    def _both_classes(self) -> CalibrationSpec:
+        if self.tp + self.fn == 0 or self.tn + self.fp == 0:
+            raise ValueError("a calibration needs labelled positives and labelled negatives")
+        return self
+
+
 class BehaviourSpec(Strict):
     builtin: str | None = Field(default=None, description="Scorer id or alias, e.g. emoji.")
     regex: str | None = Field(default=None, description="Elicited when the response matches.")
@@ -134,6 +150,10 @@ class BehaviourSpec(Strict):
     similar_to: str | None = Field(default=None, description="Embedding similarity to this text.")
     threshold: float | None = Field(default=None, description="Threshold for similar_to.")
     params: dict[str, Any] = Field(default_factory=dict, description="Scorer parameters.")
+    calibration: CalibrationSpec | None = Field(default=None, description="The scorer's measured "
+                                                "errors (a file from `surfturf judge calibrate`, "
+                                                "relative to the spec, or its counts): effects are "
+                                                "then also reported corrected for them.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BehaviourSpec:
