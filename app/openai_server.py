@@ -23,6 +23,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import messages_protocol
+
 MAX_N = 16
 
 
@@ -220,6 +222,7 @@ def create_openai_app(model: str, respond: Respond, *, title: str) -> FastAPI:
             "usage": usage,
         }
 
+    messages_protocol.add_messages_route(app, model, respond)
     return app
 
 
@@ -253,9 +256,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     """OpenAI's error shape everywhere, so the SDK raises BadRequestError etc. with our message."""
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         param = ".".join(str(p) for p in first["loc"] if p != "body") or None
+        if request.url.path == messages_protocol.PATH:  # Anthropic's error shape on its route
+            return messages_protocol.error(400, f"{param}: {first['msg']}" if param else str(first["msg"]))
         if first.get("type") == "extra_forbidden":
             message = f"Unrecognized request argument supplied: {param}"
         elif first.get("type") == "json_invalid":

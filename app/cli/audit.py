@@ -473,8 +473,9 @@ def target_flags(p: argparse.ArgumentParser, *, model_strings: bool = False) -> 
     --target-url may be left out."""
     p.add_argument("--target-url", required=not model_strings,
                    help="the target's OpenAI-compatible base URL (…/v1)")
-    p.add_argument("--target-model", required=True, help="the model name the target serves" + (
-        ", or SURF's http://HOST:PORT/v1:MODEL" if model_strings else ""))
+    p.add_argument("--target-model", required=True, help="the model name the target serves; "
+                   "anthropic:MODEL for a Messages-API target" + (
+                       ", or SURF's http://HOST:PORT/v1:MODEL" if model_strings else ""))
     p.add_argument("--target-api-key-env", metavar="VAR",
                    help="environment variable holding the target's API key (must be set)")
 

@@ -58,6 +58,7 @@ class Target(Base):
     name: Mapped[str] = mapped_column(String(200))
     base_url: Mapped[str] = mapped_column(String(2000))
     model: Mapped[str] = mapped_column(String(500))
+    protocol: Mapped[str] = mapped_column(String(20), default="openai", server_default="openai")
     api_key_env: Mapped[str | None] = mapped_column(String(200), default=None)
     api_key_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     default_params: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -315,7 +315,8 @@ def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, l
     report: AuditReport = analysis_process.run(
         "app.services.audits:analyse_stored", (url_of(factory), audit_id, spec, {
             "total": loaded.total, "usage": _usage_total(per_attempt),
-            "target": {"base_url": loaded.target.base_url, "model": loaded.target.model},
+            "target": {"base_url": loaded.target.base_url, "model": loaded.target.model,
+                       "protocol": loaded.target.protocol},
             "stopped": stopped if spec.design.kind == "sequential" else None}),
         enabled=settings.analysis_process, meanwhile=lambda: checkpoint(factory))
     problem = _error_share_problem(report, spec, first_error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from app.config import Settings
 from app.core.llm import ChatClient, local_engines
@@ -25,20 +26,26 @@ def auditor_for(settings: Settings, needed: bool) -> ChatClient | None:
     if settings.auditor_engine != "http":
         return local_engines.shared_engine(settings.auditor_engine, settings.auditor_model or "",
                                            settings.data_dir)
-    from app.core.llm.openai_client import OpenAIChatClient  # httpx: loaded when a client is made
+    return http_client(settings, settings.auditor_url or "", settings.auditor_model or "")
 
-    return OpenAIChatClient(settings.auditor_url or "", settings.auditor_model or "",
-                            api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
+
+def http_client(settings: Settings, url: str, model: str, **kw: Any) -> Any:
+    """An auditor over HTTP: the Messages API for `anthropic:MODEL` (SURF's model string), else
+    the OpenAI chat protocol. httpx and the SDK load only when a client is made."""
+    from app.core.llm.anthropic_client import AnthropicChatClient
+    from app.core.llm.model_ref import split_protocol
+    from app.core.llm.openai_client import OpenAIChatClient
+
+    protocol, name = split_protocol(model)
+    kind = AnthropicChatClient if protocol == "anthropic" else OpenAIChatClient
+    return kind(url, name, api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds, **kw)
 
 
 def query_writer_for(settings: Settings, needed: bool) -> ChatClient | None:
     """A search's query model: SURFTURF_QUERY_MODEL where one is set, else the auditor."""
     if not needed or not settings.query_model:
         return auditor_for(settings, needed)
-    from app.core.llm.openai_client import OpenAIChatClient
-
-    return OpenAIChatClient(settings.query_url or settings.auditor_url or "", settings.query_model,
-                            api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds)
+    return http_client(settings, settings.query_url or settings.auditor_url or "", settings.query_model)
 
 
 async def check(settings: Settings, needed: bool, *, query_model: bool = False) -> str | None:
@@ -57,10 +64,8 @@ async def check(settings: Settings, needed: bool, *, query_model: bool = False) 
 
 async def _call(url: str, model: str, settings: Settings) -> str | None:
     from app.core.llm.errors import LLMError
-    from app.core.llm.openai_client import OpenAIChatClient
 
-    client = OpenAIChatClient(url, model, api_key=settings.auditor_api_key,
-                              timeout=settings.target_timeout_seconds, max_retries=0)
+    client = http_client(settings, url, model, max_retries=0)
     try:
         await client.chat([{"role": "user", "content": "Reply with the single word OK."}], max_tokens=8,
                           temperature=0.0)
@@ -73,7 +78,8 @@ async def _call(url: str, model: str, settings: Settings) -> str | None:
 
 async def close_auditor(settings: Settings, auditor: ChatClient | None) -> None:
     """An HTTP auditor's connections close with the job; in-process engines stay loaded."""
+    from app.core.llm.anthropic_client import AnthropicChatClient
     from app.core.llm.openai_client import OpenAIChatClient
 
-    if isinstance(auditor, OpenAIChatClient):
+    if isinstance(auditor, OpenAIChatClient | AnthropicChatClient):
         await auditor.aclose()

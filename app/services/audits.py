@@ -15,6 +15,7 @@ from app.config import Settings
 from app.core.behaviours.base import Behaviour
 from app.core.behaviours.registry import build_behaviour
 from app.core.llm import ChatClient
+from app.core.llm.model_ref import join_protocol
 from app.core.surf.chunks import plan_chunks
 from app.core.surf.report import AuditReport
 from app.core.surf.samples import Sample, to_jsonl
@@ -99,7 +100,8 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
               **({"baseline_audit_id": baseline_audit_id} if baseline_audit_id else {})}
     audit = repo.add(session, name=parsed.name, target_id=target.id, owner=target.owner,
                      spec=parsed.model_dump(mode="json"), config=config,
-                     fingerprint=fingerprint(parsed, target.base_url, target.model))
+                     fingerprint=fingerprint(parsed, target.base_url,
+                                             join_protocol(target.protocol, target.model)))
     job = jobs_repo.enqueue(session, "audit.run", {"audit_id": audit.id}, owner=target.owner,
                             max_attempts=max_attempts or settings.job_max_attempts)
     audit.job_id = job.id

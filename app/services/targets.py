@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.egress import EgressPolicy
 from app.core.llm import LLMError
+from app.core.llm.model_ref import split_protocol
 from app.db.repositories import targets as repo
 from app.db.tables import Target
 from app.errors import Conflict, EgressDenied, InvalidInput
@@ -18,7 +19,7 @@ from app.services import secrets
 from app.services.owners import Principal, visible
 
 if TYPE_CHECKING:
-    from app.core.llm.openai_client import OpenAIChatClient
+    from app.core.llm.base import ChatClient
 
 
 def policy(settings: Settings) -> EgressPolicy:
@@ -47,14 +48,17 @@ def create(session: Session, settings: Settings, data: dict[str, Any], owner: st
 
 def named(session: Session, settings: Settings, *, base_url: str, model: str, api_key_env: str | None,
           owner: str) -> Target:
-    """The target a command line names: one row per (address, model, key reference) and owner,
-    so repeated runs do not pile up duplicates."""
-    row = repo.find(session, owner=owner, base_url=base_url, model=model, api_key_env=api_key_env)
+    """The target a command line names: one row per (address, protocol, model, key reference) and
+    owner, so repeated runs do not pile up duplicates. `anthropic:MODEL` (SURF's model string)
+    names a Messages-API target."""
+    protocol, model = split_protocol(model)
+    row = repo.find(session, owner=owner, base_url=base_url, model=model, api_key_env=api_key_env,
+                    protocol=protocol)
     if row is not None:
         policy(settings).check_url(base_url, field="base_url")
         return row
     return create(session, settings, {"name": f"{model} @ {base_url}", "base_url": base_url, "model": model,
-                                      "api_key_env": api_key_env}, owner)
+                                      "protocol": protocol, "api_key_env": api_key_env}, owner)
 
 
 def get(session: Session, target_id: str, who: Principal | None = None) -> Target:
@@ -82,12 +86,14 @@ def resolve_api_key(settings: Settings, row: Target) -> str | None:
 
 
 def make_client(settings: Settings, row: Target, *, concurrency: int | None = None,
-                **overrides: Any) -> OpenAIChatClient:
+                **overrides: Any) -> ChatClient:
     """Every request is checked against the egress policy and sent to the checked address."""
+    from app.core.llm.anthropic_client import AnthropicChatClient
     from app.core.llm.openai_client import OpenAIChatClient  # httpx: loaded when a client is made
 
     wanted = concurrency or row.max_concurrency
-    return OpenAIChatClient(
+    kind = AnthropicChatClient if row.protocol == "anthropic" else OpenAIChatClient
+    return kind(
         row.base_url,
         row.model,
         api_key=resolve_api_key(settings, row),

@@ -78,3 +78,25 @@ def test_delete_refuses_target_with_audits(api: Api, two_chunk_url: str) -> None
                       json={"target_id": t["id"], "spec": spec}).status_code == 201
     r = httpx.delete(f"{api.url}/v1/targets/{t['id']}", headers=api.headers)
     assert r.status_code == 409
+
+
+def test_an_anthropic_protocol_target_audits_end_to_end(api: Api, two_chunk_url: str) -> None:
+    """The organism server speaks the Messages API too; a target created with SURF's
+    `anthropic:MODEL` string goes through the official SDK, and the audit finds the planted
+    shortcut as it does over the OpenAI protocol."""
+    from tests.api.test_audits import SPEC, wait_for
+
+    t = _create(api, base_url=two_chunk_url, model="anthropic:two-chunk").json()
+    assert (t["protocol"], t["model"]) == ("anthropic", "two-chunk")
+    check = httpx.post(f"{api.url}/v1/targets/{t['id']}/check", headers=api.headers).json()
+    assert check["ok"] is True and check["response"], check
+    r = httpx.post(api.url + "/v1/audits", headers=api.headers, json={"target_id": t["id"], "spec": SPEC})
+    assert r.status_code == 201, r.text
+    done = wait_for(api, r.json()["id"])
+    assert done["status"] == "completed", done
+    report = httpx.get(f"{api.url}/v1/audits/{done['id']}/report", headers=api.headers).json()
+    assert report["totals"]["completed"] == 180 and report["totals"]["target_errors"] == 0
+    emoji = next(f for f in report["findings"] if f["behaviour"] == "emoji")
+    assert emoji["flagged"] and emoji["effect"] > 0.5
+    bad = _create(api, base_url=two_chunk_url, model="m", protocol="grpc")
+    assert bad.status_code == 422 and bad.json()["field"] == "protocol"

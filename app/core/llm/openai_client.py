@@ -1,20 +1,20 @@
-"""OpenAI-compatible chat client over httpx: bounded concurrency, jittered retries, budgets."""
+"""OpenAI-compatible chat client over httpx: bounded concurrency; budgets and jittered retries
+as every client keeps them (retries.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
 import ssl
-import time
 from typing import Any
 
 import httpx
 
 from app.core.egress import EgressPolicy
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
-from app.core.llm.errors import BudgetExceeded, LLMError
+from app.core.llm.errors import LLMError
 from app.core.llm.pacing import Pacer
+from app.core.llm.retries import Retrier
 from app.core.llm.transport import LaneTransport
 from app.core.pinned import PinnedTransport
 
@@ -47,9 +47,6 @@ class OpenAIChatClient:
         with `pacing`, sends are spaced so that the lanes never send in a burst (pacing.py)."""
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
         self.budget = budget or Budget()
         self.default_params = dict(default_params or {})
         self.usage = Usage()
@@ -78,7 +75,8 @@ class OpenAIChatClient:
         self._transports = list(dict.fromkeys(lanes))
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         self._url = httpx.URL(self.chat_url)
-        self._pacer = Pacer(max_concurrency) if pacing else None
+        self._retrier = Retrier(self.usage, self.budget, max_retries=max_retries, backoff_base=backoff_base,
+                                backoff_max=backoff_max, pacer=Pacer(max_concurrency) if pacing else None)
 
     @property
     def chat_url(self) -> str:
@@ -86,46 +84,14 @@ class OpenAIChatClient:
         return f"{root}/chat/completions"
 
     async def chat(self, messages: list[Message], **params: Any) -> ChatResponse:
-        await self.budget.reserve()
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         merged = {**self.default_params, **params}
         body.update({k: v for k, v in merged.items() if k in SAMPLING_KEYS and v is not None})
-        self.usage.requests += 1
         lane = await self._lanes.get()
         try:
-            for attempt in range(1, self.max_retries + 2):
-                if self._pacer is not None:
-                    await self._pacer.wait()
-                started = time.perf_counter()
-                try:
-                    resp = await self._send(lane, body)
-                except LLMError as err:
-                    self.usage.count_error(_error_kind(err))
-                    if not err.retryable or attempt > self.max_retries:
-                        self.usage.failed += 1
-                        raise
-                    self.usage.retries += 1
-                    await asyncio.sleep(self._delay(attempt, err.retry_after))
-                    continue
-                elapsed = time.perf_counter() - started
-                if self._pacer is not None:
-                    self._pacer.observe(elapsed)
-                resp.latency_ms = elapsed * 1000
-                resp.attempts = attempt
-                self.usage.succeeded += 1
-                self.usage.prompt_tokens += resp.prompt_tokens
-                self.usage.completion_tokens += resp.completion_tokens
-                self.budget.settle(resp.prompt_tokens + resp.completion_tokens)
-                return resp
+            return await self._retrier.call(lambda: self._send(lane, body))
         finally:
             self._lanes.put_nowait(lane)
-        raise AssertionError("unreachable")
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max)
-        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return random.uniform(cap / 2, cap)
 
     async def _post(self, lane: httpx.AsyncBaseTransport, body: dict[str, Any]) -> httpx.Response:
         request = httpx.Request("POST", self._url, headers=self._headers, json=body,
@@ -151,10 +117,10 @@ class OpenAIChatClient:
                            "are not followed: use the final URL as base_url", status=r.status_code)
         if r.status_code >= 400:
             raise LLMError(
-                f"target answered HTTP {r.status_code}: {scrub(_error_message(r), self._secrets)}",
+                f"target answered HTTP {r.status_code}: {scrub(error_message(r), self._secrets)}",
                 status=r.status_code,
                 retryable=r.status_code in RETRYABLE_STATUS,
-                retry_after=_retry_after(r),
+                retry_after=retry_after_of(r),
             )
         try:
             data = r.json()
@@ -184,12 +150,6 @@ def _tls_context(url: str) -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-def _error_kind(err: LLMError) -> str:
-    if isinstance(err, BudgetExceeded):
-        return "budget"
-    return f"http_{err.status}" if err.status else "transport"
-
-
 MAX_ERROR_CHARS = 300
 
 
@@ -202,7 +162,7 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def _error_message(r: httpx.Response) -> str:
+def error_message(r: httpx.Response) -> str:
     """The target's own message, truncated: enough to act on, never a page of its body."""
     try:
         data = r.json()
@@ -215,7 +175,7 @@ def _error_message(r: httpx.Response) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
 
 
-def _retry_after(r: httpx.Response) -> float | None:
+def retry_after_of(r: httpx.Response) -> float | None:
     value = r.headers.get("retry-after")
     if value is None:
         return None

@@ -147,6 +147,7 @@ class Totals(BaseModel):
 class TargetRef(BaseModel):
     base_url: str | None = None
     model: str | None = None
+    protocol: str = "openai"
 
 
 class UsageOut(BaseModel):

@@ -29,10 +29,10 @@ def list_targets(session: Session, *, owner: str | None, limit: int, offset: int
 
 
 def find(session: Session, *, owner: str | None, base_url: str, model: str,
-         api_key_env: str | None) -> Target | None:
-    """The oldest target with this address, model and key reference (no stored key)."""
+         api_key_env: str | None, protocol: str = "openai") -> Target | None:
+    """The oldest target with this address, model, protocol and key reference (no stored key)."""
     stmt = (select(Target).where(Target.owner == owner, Target.base_url == base_url, Target.model == model,
-                                 Target.api_key_encrypted.is_(None))
+                                 Target.protocol == protocol, Target.api_key_encrypted.is_(None))
             .order_by(Target.created_at).limit(1))
     stmt = stmt.where(Target.api_key_env.is_(None) if api_key_env is None else
                       Target.api_key_env == api_key_env)
