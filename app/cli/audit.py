@@ -160,15 +160,15 @@ def _audit_resume(args: argparse.Namespace) -> int:
 
 def _audit_analyze(args: argparse.Namespace) -> int:
     """Re-analyse a samples file under a spec: no model is called (judges need an auditor)."""
+    from app.core.surf.imports import read_samples
     from app.core.surf.loader import SpecFileError, load_spec_file
-    from app.core.surf.samples import SamplesFileError, read_jsonl
+    from app.core.surf.samples import SamplesFileError
     from app.services import audits
     from app.services.auditor import auditor_for
 
     try:
         spec = load_spec_file(Path(args.spec))
-        with open(args.samples_file, encoding="utf-8") as fh:
-            samples = read_jsonl(fh, spec, source=args.samples_file)
+        samples = read_samples(Path(args.samples_file), spec, args.source)
     except (SpecFileError, SamplesFileError, OSError, UnicodeDecodeError) as exc:
         raise CLIError(str(exc)) from None
     settings = settings_of(args)
@@ -408,8 +408,11 @@ def register(sub: Any) -> None:
     an = add_command(acts, "analyze", "re-analyse a samples file under a spec (no target is called)",
                      _audit_analyze)
     an.add_argument("spec", metavar="SPEC", help="the probe spec file")
-    an.add_argument("--samples", dest="samples_file", metavar="SAMPLES.jsonl", required=True,
-                    help="samples to re-analyse (the export format)")
+    an.add_argument("--samples", dest="samples_file", metavar="FILE", required=True,
+                    help="samples to re-analyse: surfturf's export format, an inspect_ai log (.eval) or "
+                    "promptfoo's results.json (see --from)")
+    an.add_argument("--from", dest="source", choices=["surfturf", "inspect", "promptfoo"], default="surfturf",
+                    help="which tool wrote the samples (README: 'Samples from other tools')")
     an.add_argument("--out", help="write the JSON report here")
     json_flag(an, "the report JSON")
     cmp = add_command(acts, "compare", "did each finding grow, shrink or stay between two audits of "
