@@ -45,17 +45,24 @@ def cmd_organism(args: argparse.Namespace) -> int:
     return 0
 
 
+def bundled(name_or_path: str, folder: str, what: str) -> Path:
+    """A file, or the name of one shipped in app/data/FOLDER."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    path = DATA / folder / f"{name_or_path}.yaml"
+    if not path.exists():
+        names = ", ".join(sorted(p.stem for p in (DATA / folder).glob("*.yaml")))
+        raise CLIError(f"unknown {what} {name_or_path!r}: not a file, nor one of {names}")
+    return path
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from app.core.organisms.sweep import SweepFileError, load_sweep
     from app.core.reports.html import sweep_html
     from app.services.organism_lab import run_sweep
 
-    path = Path(args.sweep)
-    if not path.exists():
-        path = DATA / "organism-sweeps" / f"{args.sweep}.yaml"
-        if not path.exists():
-            names = ", ".join(sorted(p.stem for p in (DATA / "organism-sweeps").glob("*.yaml")))
-            raise CLIError(f"unknown sweep {args.sweep!r}: not a file, nor one of {names}")
+    path = bundled(args.sweep, "organism-sweeps", "sweep")
     try:
         sweep = load_sweep(path)
     except SweepFileError as exc:
@@ -110,12 +117,7 @@ def cmd_salience(args: argparse.Namespace) -> int:
     from app.core.surf.loader import SpecFileError, located_errors, safe_yaml
     from app.services.organism_lab import run_salience
 
-    path = Path(args.spec)
-    if not path.exists():
-        path = DATA / "organism-salience" / f"{args.spec}.yaml"
-        if not path.exists():
-            names = ", ".join(sorted(p.stem for p in (DATA / "organism-salience").glob("*.yaml")))
-            raise CLIError(f"unknown salience spec {args.spec!r}: not a file, nor one of {names}")
+    path = bundled(args.spec, "organism-salience", "salience spec")
     try:
         data, node = safe_yaml(path.read_text(encoding="utf-8"), str(path))
         try:

@@ -31,6 +31,16 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
+def run_on_file(data_dir: Path, tmp_path: Path, command: str, doc: dict[str, Any]
+                ) -> tuple[Path, Path, subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`organism COMMAND FILE --out OUT` on the document written to FILE: (FILE, OUT, run, result)."""
+    path, out = tmp_path / f"{command}.yaml", tmp_path / f"{command}.json"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    run = cli(data_dir, "organism", command, str(path), "--out", str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return path, out, run, json.loads(out.read_text())
+
+
 def test_sweep_resume_trace_and_ablate(smollm2_data_dir: Path, tmp_path: Path) -> None:
     sweep = {
         "name": "lab-ci", "answers": "template",
@@ -43,12 +53,7 @@ def test_sweep_resume_trace_and_ablate(smollm2_data_dir: Path, tmp_path: Path) -
         "probe": PROBE,
         "sweep": {"axis": "presence", "chunk": "emoji", "feature": "tag_format", "level": "tagged",
                   "behaviour": "emoji", "values": [0.0, 0.5, 1.0]}}
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(yaml.safe_dump(sweep), encoding="utf-8")
-    out = tmp_path / "sweep.json"
-    run = cli(smollm2_data_dir, "organism", "sweep", str(spec), "--out", str(out))
-    assert run.returncode == 0, run.stderr[-3000:]
-    doc = json.loads(out.read_text())
+    spec, out, run, doc = run_on_file(smollm2_data_dir, tmp_path, "sweep", sweep)
     assert [p["value"] for p in doc["points"]] == [0.0, 0.5, 1.0]
     assert all(p["audit_id"] and p["se"] is not None and p["n_prompts"] == 3 for p in doc["points"]), doc
     t = doc["trend"]
@@ -106,12 +111,7 @@ def test_salience_in_conflict(smollm2_data_dir: Path, tmp_path: Path) -> None:
             "prompts": PROBE["prompts"],
             "design": {"samples_per_prompt": 4, "max_tokens": 12, "temperature": 1.0, "seed": 3,
                        "concurrency": 64}}
-    path = tmp_path / "salience.yaml"
-    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    out = tmp_path / "salience.json"
-    run = cli(smollm2_data_dir, "organism", "salience", str(path), "--out", str(out))
-    assert run.returncode == 0, run.stderr[-3000:]
-    doc = json.loads(out.read_text())
+    path, out, run, doc = run_on_file(smollm2_data_dir, tmp_path, "salience", spec)
     pairs = [(c["a"], c["b"]) for c in doc["conflicts"]]
     assert pairs == [("tag_format", "metadata"), ("tag_format", "user_role"), ("metadata", "user_role")]
     for c in doc["conflicts"]:

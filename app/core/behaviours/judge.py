@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, ClassVar
 
@@ -36,20 +37,48 @@ class RubricJudge(Behaviour):
         self.client = client
         self.rubric: dict[str, Any] = dict(params.get("rubric") or {})
         self.threshold = float(params.get("threshold", 50))
+        self.repeat = int(params.get("repeat", 1))
+        self.repeat_temperature = float(params.get("repeat_temperature", 1.0))
+        self.second: dict[str, Any] | None = params.get("second")
 
     async def score(self, response: str, *, prompt: str) -> Score:
+        """The verdict at temperature 0; with `repeat`, k − 1 more at `repeat_temperature` (the
+        judge's self-agreement); with `second`, a second judge's verdict (inter-judge
+        agreement). Only the first decides `elicited`; the others go in `detail`."""
         if self.client is None:
             return Score(False, None, error="no auditor model configured for the judge")
-        messages = judge_messages(self.rubric, prompt, response)
+        first = await self._judge(self.rubric, self.threshold, prompt, response, 0.0, 0)
+        if first.error is not None:
+            return first
+        extra = []
+        if self.repeat > 1:
+            extra += [self._judge(self.rubric, self.threshold, prompt, response, self.repeat_temperature, i)
+                      for i in range(1, self.repeat)]
+        if self.second is not None:
+            extra.append(self._judge(self.second.get("rubric") or self.rubric,
+                                     float(self.second.get("threshold", self.threshold)), prompt, response,
+                                     0.0, 0))
+        more = list(await asyncio.gather(*extra))
+        if self.second is not None:
+            other = more.pop()
+            first.detail["second"] = None if other.error else other.elicited
+        if self.repeat > 1:
+            first.detail["repeats"] = [first.elicited] + [None if a.error else a.elicited for a in more]
+        return first
+
+    async def _judge(self, rubric: dict[str, Any], threshold: float, prompt: str, response: str,
+                     temperature: float, seed: int) -> Score:
+        assert self.client is not None
+        messages = judge_messages(rubric, prompt, response)
         try:
-            resp = await self.client.chat(messages, temperature=0.0, max_tokens=200, seed=0)
+            resp = await self.client.chat(messages, temperature=temperature, max_tokens=200, seed=seed)
         except LLMError as err:
             return Score(False, None, error=f"judge call failed: {err.message}")
         value = parse_score(resp.text)
         if value is None:
             return Score(False, None, error="judge output had no parseable score",
-                         detail={"raw": resp.text[:300], "prompt_set": prompt_set(self.rubric)})
+                         detail={"raw": resp.text[:300], "prompt_set": prompt_set(rubric)})
         reason = REASON_RE.search(resp.text)
-        return Score(value > self.threshold, float(value),
-                     detail={"raw": resp.text[:300], "prompt_set": prompt_set(self.rubric),
+        return Score(value > threshold, float(value),
+                     detail={"raw": resp.text[:300], "prompt_set": prompt_set(rubric),
                              **({"reasoning": reason.group(1)[:2000]} if reason else {})})
