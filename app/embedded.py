@@ -334,6 +334,17 @@ def findings_table(report: dict[str, Any]) -> str:
             lines.append(f"interaction on {i['behaviour']}: {i.get('label') or i['term']} "
                          f"{i['coef']:+.2f} [{i['ci_low']:+.2f}, {i['ci_high']:+.2f}] "
                          f"q={fmt_q(i['q_value'])}")
+    for j in report.get("judges") or []:
+        parts = [f"sensitivity {j['sensitivity']:.2f}, specificity {j['specificity']:.2f} "
+                 f"({j['calibration_items']} labelled)"] if j.get("sensitivity") is not None else []
+        for key, what in (("self_agreement", "with itself"), ("inter_judge", "with the second judge")):
+            a = j.get(key)
+            if a:
+                kappa = "—" if a["value"] is None else f"{a['value']:.2f}"
+                ci = f" [{a['ci_low']:.2f}, {a['ci_high']:.2f}]" if a["ci_low"] is not None else ""
+                parts.append(f"{what}: {a['statistic'].replace('_', ' ')} {kappa}{ci}, same verdict "
+                             f"{a['raw_agreement']:.0%} of {a['responses']}")
+        lines.append(f"scorer of {j['behaviour']}: " + "; ".join(parts))
     seq = report.get("sequential")
     if seq:
         lines.append(f"sequential: {seq['rounds_run']}/{seq['max_rounds']} rounds; {seq['stopped']}")

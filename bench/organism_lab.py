@@ -16,7 +16,9 @@ ablate: the paper's proof by ablation on the demo organism two-chunk: its SFT da
 salience: `surfturf organism salience NAME` (a bundled salience spec); writes
   bench/results/organism-lab/salience-NAME.json.
 
-Each run appends the command, its wall time and its headline to bench/results/organism-lab/runs.md.
+Each run appends the command, its wall time and its headline to bench/results/organism-lab/runs.md,
+and keeps every audited organism's record in bench/results/organism-lab/points/ (restored into the
+data dir at the next run, so a sweep resumes on a fresh machine at the organisms not yet audited).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "organism-lab"
+POINTS = OUT / "points"
 
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -39,6 +43,27 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if run.returncode != 0:
         sys.exit(f"failed: surfturf {' '.join(args)}")
     return run
+
+
+def restore(data_dir: Path) -> int:
+    """Committed audit records back into the organism cache: a later session (a fresh machine)
+    resumes a sweep at the organisms no session has audited yet."""
+    n = 0
+    for f in sorted(POINTS.glob("*--*.json")):
+        organism, probe = f.stem.split("--")
+        dest = data_dir / "organisms" / "built" / organism / f"audit-{probe}.json"
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dest)
+            n += 1
+    return n
+
+
+def keep(data_dir: Path) -> None:
+    """Every audited organism's record (a few KB; the adapters stay behind) into the results."""
+    POINTS.mkdir(parents=True, exist_ok=True)
+    for f in (data_dir / "organisms" / "built").glob("*/audit-*.json"):
+        shutil.copyfile(f, POINTS / f"{f.parent.name}--{f.stem.removeprefix('audit-')}.json")
 
 
 def log(command: str, seconds: float, headline: str) -> None:
@@ -109,12 +134,18 @@ def main() -> None:
                     help="organisms, audits and caches (keep it between runs to resume)")
     args = ap.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    if args.what == "sweep":
-        sweep(args.name or "presence-quick", args.data_dir)
-    elif args.what == "salience":
-        salience(args.name or "four-features", args.data_dir)
-    else:
-        ablate(args.data_dir)
+    restored = restore(args.data_dir)
+    if restored:
+        print(f"{restored} audited organisms restored from {POINTS}", file=sys.stderr)
+    try:
+        if args.what == "sweep":
+            sweep(args.name or "presence-quick", args.data_dir)
+        elif args.what == "salience":
+            salience(args.name or "four-features", args.data_dir)
+        else:
+            ablate(args.data_dir)
+    finally:
+        keep(args.data_dir)
 
 
 if __name__ == "__main__":

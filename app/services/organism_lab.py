@@ -39,8 +39,9 @@ def organism_folder(settings: Settings, spec: OrganismSpec) -> Path:
 
 
 def probe_key(probe: ProbeSpec) -> str:
-    """What the audit depends on (its name does not change a sample)."""
-    doc = probe.model_dump(mode="json", exclude={"name"})
+    """What the audit depends on: its name does not change a sample, and a field a later version
+    adds with its default does not either (so a cached audit outlives an upgrade)."""
+    doc = probe.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 
