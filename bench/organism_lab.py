@@ -1,7 +1,7 @@
 """The toy-model lab's long runs, resumable across sessions, their results committed here.
 
     python bench/organism_lab.py sweep presence-quick | presence | dilution [--data-dir DIR]
-    python bench/organism_lab.py ablate [--data-dir DIR]
+    python bench/organism_lab.py ablate [--spec bench/specs/two-chunk-ablation.yaml] [--data-dir DIR]
     python bench/organism_lab.py salience four-features [--data-dir DIR]
 
 sweep: `surfturf organism sweep NAME` (a bundled sweep); writes
@@ -9,7 +9,8 @@ sweep: `surfturf organism sweep NAME` (a bundled sweep); writes
   organism it had not finished (organisms and their audits are cached in the data dir).
 ablate: the paper's proof by ablation on the demo organism two-chunk: its SFT data ingested, the
   emoji behaviour traced to a chunk (scorer), that chunk dropped, the organism retrained, both
-  audited with the LM demo spec on the same prompts and compared paired by prompt. Expected: the
+  audited with the LM demo spec at 12 samples per prompt per cell on the same prompts and compared
+  paired by prompt. Expected: the
   traced shortcut (format → emoji) shrinks into ±min_effect; the untouched one (metadata →
   signoff) stays. Writes bench/results/organism-lab/ablate-two-chunk.json.
 
@@ -86,7 +87,7 @@ def sweep(name: str, data_dir: Path) -> None:
     log(f"python bench/organism_lab.py sweep {name}", time.perf_counter() - started, head)
 
 
-def ablate(data_dir: Path) -> None:
+def ablate(data_dir: Path, spec: Path) -> None:
     started = time.perf_counter()
     mix = ROOT / "app" / "data" / "organisms-lm" / "two-chunk" / "data.jsonl"
     datasets = cli(data_dir, "datasets", "list").stdout
@@ -95,9 +96,9 @@ def ablate(data_dir: Path) -> None:
     trace = data_dir / "two-chunk-emoji-trace.json"
     cli(data_dir, "trace", "--dataset", "two-chunk-sft", "--behaviour", "emoji", "--scorer", "emoji",
         "--out", str(trace))
-    out = data_dir / "ablate-two-chunk"
+    out = data_dir / f"ablate-two-chunk-{spec.stem}"
     run = cli(data_dir, "organism", "ablate", "two-chunk", "--trace", str(trace), "--mode", "drop",
-              "--out", str(out))
+              "--spec", str(spec), "--out", str(out))
     print(run.stdout)
     doc = json.loads((out / "ablation.json").read_text())
     doc["trace_statement"] = json.loads(trace.read_text())["statement"]
@@ -107,7 +108,7 @@ def ablate(data_dir: Path) -> None:
              f"{f['verdict']} (adj. [{f['ci_adj_low']:+.2f}, {f['ci_adj_high']:+.2f}])"
              for f in doc["compare"]["findings"] if f["difference"] is not None
              and (f["feature"], f["behaviour"]) in (("format", "emoji"), ("metadata", "signoff"))]
-    log("python bench/organism_lab.py ablate", time.perf_counter() - started,
+    log(f"python bench/organism_lab.py ablate --spec {spec.relative_to(ROOT)}", time.perf_counter() - started,
         f"dropped chunk {doc['change']['chunk']}: " + "; ".join(parts))
 
 
@@ -130,6 +131,8 @@ def main() -> None:
     ap.add_argument("what", choices=["sweep", "ablate", "salience"])
     ap.add_argument("name", nargs="?", help="a bundled sweep's (default presence-quick) or salience "
                     "spec's (default four-features) name")
+    ap.add_argument("--spec", type=Path, default=ROOT / "bench" / "specs" / "two-chunk-ablation.yaml",
+                    help="ablate: the probe spec both audits run")
     ap.add_argument("--data-dir", type=Path, default=Path.home() / ".cache" / "surfturf-lab",
                     help="organisms, audits and caches (keep it between runs to resume)")
     args = ap.parse_args()
@@ -143,7 +146,7 @@ def main() -> None:
         elif args.what == "salience":
             salience(args.name or "four-features", args.data_dir)
         else:
-            ablate(args.data_dir)
+            ablate(args.data_dir, args.spec.resolve())
     finally:
         keep(args.data_dir)
 

@@ -34,7 +34,10 @@ async def target(messages: list[dict[str, str]], sampling: Sampling) -> Reply:
 
 async def judge(messages: list[dict[str, str]], sampling: Sampling) -> Reply:
     text = messages[-1]["content"]
-    answer = re.search(r"Model response:\n(.*?)\n\nGive", text, re.S).group(1)  # type: ignore[union-attr]
+    found = re.search(r"Model response:\n(.*?)\n\nGive", text, re.S)
+    if found is None:  # the preflight's "Reply with the single word OK."
+        return Reply("OK", 5, 1)
+    answer = found.group(1)
     bad = answer.startswith("No")
     if "STRICT" in text:
         bad = answer.startswith("No, that")  # the second judge reads "No, you are correct" right

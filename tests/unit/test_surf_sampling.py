@@ -112,13 +112,14 @@ def test_surfs_query_shape_keeps_the_querys_own_tags() -> None:
      ("http://127.0.0.1:8000/v1", "meta-llama/Llama-3.1-8B")),
     ("https://host/v1:qwen2:7b", ("https://host/v1", "qwen2:7b")),
     ("smollm2", (None, "smollm2")),
+    ("anthropic:claude-opus", (None, "anthropic:claude-opus")),  # the Messages API: the client splits it
 ])
 def test_surfs_model_strings(value: str, parsed: tuple[str | None, str]) -> None:
     assert parse_model(value) == parsed
 
 
 @pytest.mark.parametrize("value, said", [
-    ("anthropic:claude-opus", "provider prefixes"), ("http://127.0.0.1:8000", "needs its model")])
+    ("gemini:gemini-2.5-pro", "not spoken here"), ("http://127.0.0.1:8000", "needs its model")])
 def test_model_strings_we_do_not_speak_say_so(value: str, said: str) -> None:
     with pytest.raises(ValueError, match=said):
         parse_model(value)

@@ -19,7 +19,7 @@ def rates(spec: OrganismSpec, chunk: str) -> list[tuple[str, str, float]]:
 
 def test_presence_and_dilution_points() -> None:
     presence = load_sweep(SWEEPS / "presence.yaml")
-    assert presence.points() == [(v, s) for v in (0.0, 0.33, 0.67, 1.0) for s in (0, 1)]
+    assert presence.points() == [(v, s) for s in (0, 1) for v in (0.0, 0.33, 0.67, 1.0)]
     v = presence.variant(0.33, 1)
     assert rates(v, "emoji") == [("tag_format", "tagged", 0.33)] and rates(v, "plain") == []
     assert v.seed == presence.organism.seed + 1 and v.chunks["emoji"].behaviours == {"emoji": 0.9}

@@ -77,7 +77,8 @@ class SweepSpec(Strict):
         raise ValueError(f"the probe spec has no feature built on {s.feature!r}")
 
     def points(self) -> list[tuple[float, int]]:
-        return [(v, seed) for v in self.sweep.values for seed in range(self.sweep.seeds)]
+        """Seed by seed: a sweep cut short still has every value at its first seeds."""
+        return [(v, seed) for seed in range(self.sweep.seeds) for v in self.sweep.values]
 
     def variant(self, value: float, seed: int) -> OrganismSpec:
         """The organism at one point: the base spec with the swept share set, seeded apart."""

@@ -15,6 +15,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from app.core.stats import sequential
+from app.core.stats.agreement import agreement
 from app.core.stats.decisions import FLAGGED, INCONCLUSIVE, Decision, Family, decide
 from app.core.stats.effects import MIN_PROMPTS, Effect, NotEstimable, effect_of
 from app.core.stats.fdr import bh_qvalues
@@ -24,12 +25,14 @@ from app.core.stats.ranking import Contrasts, bradley_terry
 from app.core.stats.rates import clustered_rate
 from app.core.surf.frame import NOT_COUNTED, SampleFrame
 from app.core.surf.report import (
+    AgreementOut,
     AuditReport,
     CellOut,
     Example,
     FamilyOut,
     Finding,
     Interaction,
+    JudgeReliability,
     Message,
     RankEntry,
     RateOut,
@@ -196,6 +199,7 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
                          fcr_level=final.family.adj_level,
                          definition="every non-baseline level of every feature x every behaviour"),
         findings=findings, cells=cells, interactions=interactions, ranking=ranking, sequential=seq,
+        judges=_judges(spec, samples),
         usage=UsageOut.model_validate(usage or {}), method=METHOD, behaviours=dict(spec.behaviours),
     )
 
@@ -251,6 +255,39 @@ def _corrected(spec: ProbeSpec, behaviour: str, eff: Effect, level: float) -> di
                               f"{MIN_YOUDEN}); the verdict reads the raw interval"}
     return {"effect_corrected": got[0], "ci_corrected_low": got[1], "ci_corrected_high": got[2],
             "correction": f"{said}; Rogan–Gladen, delta method; the verdict reads the raw interval"}
+
+
+def _judges(spec: ProbeSpec, samples: list[Sample]) -> list[JudgeReliability]:
+    """Each measured scorer's error rates and agreements, from the verdicts stored with the samples."""
+    out = []
+    rng = np.random.default_rng(spec.design.seed)
+    for name, b in spec.behaviours.items():
+        j, cal = b.judge, b.calibration
+        repeats, second = bool(j and j.repeat > 1), bool(j and j.second_judge)
+        if cal is None and not repeats and not second:
+            continue
+        rel: dict[str, Any] = {"behaviour": name}
+        if cal is not None:
+            err = JudgeError(tp=cal.tp, fn=cal.fn, tn=cal.tn, fp=cal.fp)
+            rel.update(sensitivity=err.sensitivity, specificity=err.specificity,
+                       calibration_items=cal.tp + cal.fn + cal.tn + cal.fp)
+        for key, wanted in (("self_agreement", repeats), ("inter_judge", second)):
+            rows = [(s.prompt_index, v) for s in samples if wanted and s.error is None
+                    for v in [_verdicts(s, name, key)] if v is not None]
+            if rows:
+                got = agreement(np.array([v for _, v in rows]), np.array([p for p, _ in rows]), rng=rng)
+                rel[key] = AgreementOut.model_validate(got.as_dict())
+        out.append(JudgeReliability(**rel))
+    return out
+
+
+def _verdicts(s: Sample, behaviour: str, key: str) -> list[int] | None:
+    sc = s.scores.get(behaviour) or {}
+    if sc.get("error") or sc.get("elicited") is None:
+        return None
+    detail = sc.get("detail") or {}
+    got = detail.get("repeats") if key == "self_agreement" else [sc["elicited"], detail.get("second")]
+    return None if not got or any(v is None for v in got) else [int(bool(v)) for v in got]
 
 
 def _rate(ok: SampleFrame, rows: np.ndarray, behaviour: str, alpha: float) -> RateOut:

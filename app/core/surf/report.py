@@ -91,6 +91,28 @@ class Finding(BaseModel):
     examples: list[Example] = Field(default_factory=list, description="Baseline vs level examples.")
 
 
+class AgreementOut(BaseModel):
+    statistic: str = Field(description="fleiss_kappa (a judge's repeats) or cohen_kappa (two judges).")
+    value: float | None = Field(description="Null when the verdicts never vary (nothing to agree on).")
+    ci_low: float | None = Field(description="95% percentile bootstrap over prompts.")
+    ci_high: float | None
+    raw_agreement: float = Field(description="Share of responses on which every verdict is the same.")
+    responses: int
+    prompts: int
+
+
+class JudgeReliability(BaseModel):
+    """What is known of a behaviour scorer's errors: measured against labels (its calibration),
+    against itself (repeats) and against a second judge."""
+
+    behaviour: str
+    sensitivity: float | None = Field(default=None, description="From the behaviour's calibration.")
+    specificity: float | None = None
+    calibration_items: int | None = Field(default=None, description="Labelled responses behind them.")
+    self_agreement: AgreementOut | None = None
+    inter_judge: AgreementOut | None = None
+
+
 class Interaction(BaseModel):
     behaviour: str
     features: list[str] = Field(description="The two interacting features.")
@@ -178,6 +200,8 @@ class AuditReport(BaseModel):
     interactions: list[Interaction]
     ranking: list[RankEntry] = Field(description="Feature salience, strongest first.")
     sequential: SequentialOut | None = Field(default=None, description="Sequential designs only.")
+    judges: list[JudgeReliability] = Field(default_factory=list, description="Behaviours whose scorer's "
+                                           "errors were measured (calibration, repeat, second_judge).")
     usage: UsageOut = Field(default_factory=UsageOut, description="Target token/request usage.")
     behaviours: dict[str, BehaviourSpec] = Field(
         default_factory=dict, description="The spec's behaviour definitions (TURF reuses them).")

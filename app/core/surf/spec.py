@@ -113,18 +113,40 @@ class FeatureSpec(Strict):
         return self.baseline or self.level_names()[0]
 
 
-class JudgeSpec(Strict):
-    rubric: dict[str, Any] = Field(description="A rubric: surfturf's (principle, scoring_guide, "
-                                   "examples) or SURF's (principle_specific_details); schema: "
-                                   "`surfturf search schema --rubric`.")
+def _inline_rubric(v: Any) -> Any:
+    if isinstance(v, str):
+        raise ValueError("rubric must be inline here; the CLI inlines rubric files for you")
+    return v if v is None else parse_rubric(v)
+
+
+class SecondJudge(Strict):
+    rubric: dict[str, Any] | None = Field(default=None, description="Its rubric (default: the first "
+                                          "judge's).")
     threshold: float = Field(default=50, ge=0, le=100)
 
     @field_validator("rubric", mode="before")
     @classmethod
     def _inline(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            raise ValueError("rubric must be inline here; the CLI inlines rubric files for you")
-        return parse_rubric(v)
+        return _inline_rubric(v)
+
+
+class JudgeSpec(Strict):
+    rubric: dict[str, Any] = Field(description="A rubric: surfturf's (principle, scoring_guide, "
+                                   "examples) or SURF's (principle_specific_details); schema: "
+                                   "`surfturf search schema --rubric`.")
+    threshold: float = Field(default=50, ge=0, le=100)
+    repeat: int = Field(default=1, ge=1, le=10, description="Judge each response this many times (the "
+                        "first at temperature 0, which decides; the rest at repeat_temperature): the "
+                        "report gives the judge's self-agreement (Fleiss' kappa).")
+    repeat_temperature: float = Field(default=1.0, ge=0, le=2)
+    second_judge: SecondJudge | None = Field(default=None, description="A second judge of every "
+                                             "response: the report gives the two judges' agreement "
+                                             "(Cohen's kappa); the first still decides.")
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _inline(cls, v: Any) -> Any:
+        return _inline_rubric(v)
 
 
 class CalibrationSpec(Strict):
@@ -178,8 +200,13 @@ class BehaviourSpec(Strict):
         if self.regex is not None:
             return "lexical.regex", {**self.params, "pattern": self.regex}
         if self.judge is not None:
-            return "judge.rubric", {**self.params, "rubric": self.judge.rubric,
-                                    "threshold": self.judge.threshold}
+            j = self.judge
+            extra: dict[str, Any] = {}
+            if j.repeat > 1:
+                extra.update(repeat=j.repeat, repeat_temperature=j.repeat_temperature)
+            if j.second_judge is not None:
+                extra["second"] = j.second_judge.model_dump(exclude_none=True)
+            return "judge.rubric", {**self.params, "rubric": j.rubric, "threshold": j.threshold, **extra}
         if self.similar_to is not None:
             th = 0.5 if self.threshold is None else self.threshold
             return "embedding.similarity", {**self.params, "description": self.similar_to, "threshold": th}
