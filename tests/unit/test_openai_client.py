@@ -163,3 +163,20 @@ def test_concurrency_is_bounded(faulty: tuple[str, Faults]) -> None:
 
     run(go())
     assert f.peak == 2 and len(f.log) == 10
+
+
+def test_a_call_may_name_another_model_behind_the_endpoint(faulty: tuple[str, Faults]) -> None:
+    """What a second judge on a gateway (LiteLLM and the like) sends."""
+    url, f = faulty
+    f.script, f.log[:] = [], []
+    c = client(url)
+
+    async def both() -> None:
+        try:
+            await c.chat(MSG, model="judge-b")
+            await c.chat(MSG)
+        finally:
+            await c.aclose()
+
+    run(both())
+    assert [x["body"]["model"] for x in f.log] == ["judge-b", "m"]

@@ -57,7 +57,7 @@ class RubricJudge(Behaviour):
         if self.second is not None:
             extra.append(self._judge(self.second.get("rubric") or self.rubric,
                                      float(self.second.get("threshold", self.threshold)), prompt, response,
-                                     0.0, 0))
+                                     0.0, 0, self.second.get("model")))
         more = list(await asyncio.gather(*extra))
         if self.second is not None:
             other = more.pop()
@@ -67,11 +67,13 @@ class RubricJudge(Behaviour):
         return first
 
     async def _judge(self, rubric: dict[str, Any], threshold: float, prompt: str, response: str,
-                     temperature: float, seed: int) -> Score:
+                     temperature: float, seed: int, model: str | None = None) -> Score:
         assert self.client is not None
         messages = judge_messages(rubric, prompt, response)
+        other = {"model": model} if model else {}
         try:
-            resp = await self.client.chat(messages, temperature=temperature, max_tokens=200, seed=seed)
+            resp = await self.client.chat(messages, temperature=temperature, max_tokens=200, seed=seed,
+                                          **other)
         except LLMError as err:
             return Score(False, None, error=f"judge call failed: {err.message}")
         value = parse_score(resp.text)

@@ -55,7 +55,7 @@ class AnthropicChatClient:
         system = "\n\n".join(m["content"] for m in messages if m.get("role") in ("system", "developer"))
         turns = [{"role": m["role"], "content": m["content"]} for m in messages
                  if m.get("role") in ("user", "assistant")]
-        kwargs: dict[str, Any] = {"model": self.model, "messages": turns,
+        kwargs: dict[str, Any] = {"model": merged.get("model") or self.model, "messages": turns,
                                   "max_tokens": int(merged.get("max_tokens") or DEFAULT_MAX_TOKENS)}
         if system:
             kwargs["system"] = system

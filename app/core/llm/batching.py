@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.llm.base import ChatResponse, Message, Usage
+from app.core.llm.errors import LLMError
 
 # A batch: list of (messages, params) → list of Generated
 Generated = tuple[str, int, int, str]  # text, prompt_tokens, completion_tokens, finish_reason
@@ -38,6 +39,8 @@ class BatchingChatClient:
         self._on_close = on_close
 
     async def chat(self, messages: list[Message], **params: Any) -> ChatResponse:
+        if params.get("model") not in (None, self.model):
+            raise LLMError(f"model {params['model']!r}: this in-process engine serves {self.model!r} only")
         loop = asyncio.get_running_loop()
         if self._queue is None or self._loop_of is not loop:  # engines outlive event loops
             self._loop_of = loop

@@ -84,7 +84,8 @@ class OpenAIChatClient:
         return f"{root}/chat/completions"
 
     async def chat(self, messages: list[Message], **params: Any) -> ChatResponse:
-        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        # `model`: another model behind the same endpoint (a gateway's; a second judge)
+        body: dict[str, Any] = {"model": params.pop("model", None) or self.model, "messages": messages}
         merged = {**self.default_params, **params}
         body.update({k: v for k, v in merged.items() if k in SAMPLING_KEYS and v is not None})
         lane = await self._lanes.get()

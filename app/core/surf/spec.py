@@ -122,6 +122,9 @@ def _inline_rubric(v: Any) -> Any:
 class SecondJudge(Strict):
     rubric: dict[str, Any] | None = Field(default=None, description="Its rubric (default: the first "
                                           "judge's).")
+    model: str | None = Field(default=None, max_length=500, description="Another model behind the "
+                              "auditor's endpoint (a gateway such as LiteLLM serves many); default: "
+                              "the auditor's own.")
     threshold: float = Field(default=50, ge=0, le=100)
 
     @field_validator("rubric", mode="before")
