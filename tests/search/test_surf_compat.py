@@ -174,8 +174,11 @@ def test_bad_record_files_name_the_file_and_line(tmp_path: Path) -> None:
             "--target-url", "http://127.0.0.1:9/v1", "--target-model", "m")
     assert r.returncode == 2 and "no `sae_attributes` column (has ['prompt', 'attributes'])" in r.stderr
     r = cli(tmp_path, "search", "run", "--rubric", "r.yaml", "--attributes", "cols.parquet",
+            "--attribute-column", "attributes", "--target-model", "gemini:gemini-2.5-pro")
+    assert r.returncode == 2 and "the gemini: prefix is not spoken here; anthropic:MODEL is" in r.stderr
+    r = cli(tmp_path, "search", "run", "--rubric", "r.yaml", "--attributes", "cols.parquet",
             "--attribute-column", "attributes", "--target-model", "anthropic:claude")
-    assert r.returncode == 2 and "provider prefixes (anthropic:) are not supported yet" in r.stderr
+    assert r.returncode == 2 and "give --target-url" in r.stderr  # the Messages API's address
     r = cli(tmp_path, "search", "run", "--rubric", "r.yaml", "--attributes", "someone/dataset",
             "--target-url", "http://127.0.0.1:9/v1", "--target-model", "m")
     assert r.returncode == 2 and "not found; surfturf reads no model hub" in r.stderr
