@@ -23,6 +23,8 @@ def cmd_organism(args: argparse.Namespace) -> int:
             print(f"lm-spec\t{p.stem}\t{p}")
         for p in sorted((DATA / "organism-sweeps").glob("*.yaml")):
             print(f"sweep\t{p.stem}\t{p}")
+        for p in sorted((DATA / "organism-salience").glob("*.yaml")):
+            print(f"salience\t{p.stem}\t{p}")
         return 0
     if args.action == "build":
         from app.core.organisms.build import build
