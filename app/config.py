@@ -84,11 +84,17 @@ class Settings(BaseSettings):
                                     "auditor writes queries. Uses auditor_api_key.")
     analysis_process: bool = Field(default=True, description="Run statistics in a child process "
                                    "started with sampling (imports overlap the target's answers).")
+    organism_sweeps: bool = Field(default=False, description="Let API keys start organism sweeps "
+                                  "(POST /v1/organism-sweeps): each point fine-tunes SmolLM2 on this "
+                                  "server's workers (minutes of CPU per organism; needs the lm extra).")
     turf_exact_limit: int = Field(default=100_000, ge=1, description="A dataset with fewer rows "
                                   "gets exact FAISS search; a larger one HNSW (approximate, faster).")
     target_timeout_seconds: float = Field(default=120.0, gt=0)
     target_max_concurrency: int = Field(default=256, ge=1, description="Operator cap on "
                                         "design.concurrency (requests in flight per audit).")
+    target_proxy: bool = Field(default=False, description="Send target and auditor calls through the "
+                               "proxy HTTPS_PROXY / HTTP_PROXY / ALL_PROXY name (NO_PROXY hosts go direct); "
+                               "the egress policy then applies to the proxy's address.")
     target_pacing: bool = Field(default=True, description="Space an audit's sends so that its "
                                 "lanes never send in a burst (at most 1 ms apart; see "
                                 "app/core/llm/pacing.py).")

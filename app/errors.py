@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from enum import StrEnum
+
 
 class Halted(Exception):  # noqa: N818 - a state, not a failure
     """A task stopped early because its worker is stopping (SIGTERM, Ctrl-C): what it stored is
@@ -90,3 +93,25 @@ class TargetFailed(SurfturfError):
 
     status_code = 502
     code = "target_failed"
+
+
+class PermanentError(Exception):
+    """Raised by a task when retrying cannot help (a row it needs is gone, a file is corrupt)."""
+
+
+class Failure(StrEnum):
+    """What a task's exception means for its job. `failure_of` is the one place that decides."""
+
+    transient = "transient"  # retried with backoff while attempts remain (a target or DB blip)
+    permanent = "permanent"  # failed now: the input or this installation is wrong, retrying cannot help
+    cancelled = "cancelled"  # stopped on request; the job keeps what it stored
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """SurfturfError is the caller's input or this installation's capability (bad spec, missing
+    extra, refused egress), never fixed by waiting; anything else may be."""
+    if isinstance(exc, asyncio.CancelledError):
+        return Failure.cancelled
+    if isinstance(exc, PermanentError | SurfturfError):
+        return Failure.permanent
+    return Failure.transient

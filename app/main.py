@@ -15,7 +15,19 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import audits, datasets, docs, health, jobs, searches, series, targets, traces, webhooks
+from app.api import (
+    audits,
+    datasets,
+    docs,
+    health,
+    jobs,
+    organisms,
+    searches,
+    series,
+    targets,
+    traces,
+    webhooks,
+)
 from app.api.limits import BodyLimitMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.config import Settings, get_settings
@@ -71,7 +83,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
     _install_error_handlers(app)
     docs.install(app)
     for router in (health.router, targets.router, jobs.router, audits.router, searches.router,
-                   series.router, datasets.router, traces.router, webhooks.router, ui.router):
+                   series.router, organisms.router, datasets.router, traces.router, webhooks.router,
+                   ui.router):
         app.include_router(router)
     _document_error_body(app)
     return app

@@ -22,16 +22,12 @@ from app.db.engine import transaction
 from app.db.repositories import jobs as repo
 from app.db.repositories.jobs import LeaseLost
 from app.db.types import utcnow
-from app.errors import Halted, RetryLater, SurfturfError, Waiting
+from app.errors import Failure, Halted, RetryLater, Waiting, failure_of
 from app.services import events
 from workers.context import JobContext
 from workers.tasks import TaskFn, load_builtin_tasks
 
 log = logging.getLogger("surfturf.worker")
-
-
-class PermanentError(Exception):
-    """Raised by a task when retrying cannot help (bad spec, missing row)."""
 
 
 class Worker:
@@ -176,7 +172,7 @@ class Worker:
 
     async def _settle_failed(self, ctx: JobContext, max_attempts: int, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        permanent = isinstance(exc, PermanentError | SurfturfError) or ctx.attempt >= max_attempts
+        permanent = failure_of(exc) is Failure.permanent or ctx.attempt >= max_attempts
         retry_at = None if permanent else utcnow() + timedelta(seconds=self._backoff(ctx.attempt))
 
         def settle(s: Session) -> None:

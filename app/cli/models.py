@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def bundled(name_or_path: str, folder: str, what: str) -> Path:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from app.core.organisms.sweep import SweepFileError, load_sweep
     from app.core.reports.html import sweep_html
-    from app.services.organism_lab import run_sweep
+    from app.services.organism_lab import embedded_audit, run_sweep
 
     path = bundled(args.sweep, "organism-sweeps", "sweep")
     try:
@@ -73,7 +74,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep.answers = args.answers
     settings = settings_of(args)
     upgrade(settings)
-    doc = run_sweep(settings, sweep)
+    doc = asyncio.run(run_sweep(settings, sweep, embedded_audit(settings)))
     out = Path(args.out)
     out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     out.with_suffix(".html").write_text(sweep_html(doc), encoding="utf-8")
@@ -87,7 +88,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from app.cli.turf import read_trace
     from app.core.surf.loader import SpecFileError, load_spec_file
     from app.core.turf.ablation import AblationError
-    from app.services.organism_lab import ablate_organism
+    from app.services.organism_lab import ablate_organism, embedded_audit
 
     folder = Path(args.organism)
     if not (folder / "spec.yaml").exists():
@@ -103,7 +104,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     upgrade(settings)
     try:
-        doc = ablate_organism(settings, folder, trace, spec, Path(args.out), mode=args.mode, chunk=args.chunk)
+        doc = asyncio.run(ablate_organism(settings, folder, trace, spec, Path(args.out),
+                                          embedded_audit(settings), mode=args.mode, chunk=args.chunk))
     except AblationError as exc:
         raise CLIError(str(exc)) from None
     print(f"{doc['organism']} → {doc['ablated']}: {doc['change']}")
@@ -113,24 +115,17 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
 
 def cmd_salience(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from app.core.organisms.salience import SalienceSpec
-    from app.core.surf.loader import SpecFileError, located_errors, safe_yaml
-    from app.services.organism_lab import run_salience
+    from app.core.surf.loader import SpecFileError, load_model_file
+    from app.services.organism_lab import embedded_audit, run_salience
 
-    path = bundled(args.spec, "organism-salience", "salience spec")
     try:
-        data, node = safe_yaml(path.read_text(encoding="utf-8"), str(path))
-        try:
-            spec = SalienceSpec.model_validate(data)
-        except ValidationError as exc:
-            raise SpecFileError("\n".join(located_errors(path, node, exc))) from None
+        spec = load_model_file(bundled(args.spec, "organism-salience", "salience spec"), SalienceSpec)
     except SpecFileError as exc:
         raise CLIError(str(exc)) from None
     settings = settings_of(args)
     upgrade(settings)
-    doc = run_salience(settings, spec)
+    doc = asyncio.run(run_salience(settings, spec, embedded_audit(settings)))
     Path(args.out).write_text(json.dumps(doc, indent=2), encoding="utf-8")
     print(f"salience '{doc['name']}': {len(doc['conflicts'])} conflicts, behaviours {doc['behaviours']}")
     for c in doc["conflicts"]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
-HEAD = "0009"  # the newest revision in migrations/versions (tests/test_migrations.py checks it)
+HEAD = "0010"  # the newest revision in migrations/versions (tests/test_migrations.py checks it)
 
 
 def alembic_config(url: str) -> Config:

@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.db.types import JSONType, UTCDateTime, new_id, utcnow
 
@@ -94,6 +94,11 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+def job_ref() -> ForeignKey:
+    """The job behind a row (its status and progress): deleting the job never deletes the row."""
+    return ForeignKey("jobs.id", ondelete="SET NULL")
+
+
 class Audit(Base):
     __tablename__ = "audits"
 
@@ -105,7 +110,8 @@ class Audit(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column()
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), job_ref(), default=None, index=True)
+    job: Mapped[Job | None] = relationship(Job, viewonly=True)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -148,7 +154,8 @@ class Dataset(Base):
     n_rows: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), job_ref(), default=None, index=True)
+    job: Mapped[Job | None] = relationship(Job, viewonly=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -177,7 +184,8 @@ class Trace(Base):
     owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     request: Mapped[dict[str, Any]] = mapped_column()
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
-    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), job_ref(), default=None, index=True)
+    job: Mapped[Job | None] = relationship(Job, viewonly=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -217,7 +225,8 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
-    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), job_ref(), default=None, index=True)
+    job: Mapped[Job | None] = relationship(Job, viewonly=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -233,7 +242,8 @@ class Search(Base):
     owner: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column()
     pool: Mapped[list[Any] | None] = mapped_column(JSONType, default=None)  # resolved once
-    job_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    job_id: Mapped[str | None] = mapped_column(String(32), job_ref(), default=None, index=True)
+    job: Mapped[Job | None] = relationship(Job, viewonly=True)
     confirmation_audit_id: Mapped[str | None] = mapped_column(String(32), default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

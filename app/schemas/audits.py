@@ -62,6 +62,8 @@ class AuditRead(BaseModel):
     @classmethod
     def from_row(cls, row: Any, job: Any) -> AuditRead:
         status = AuditStatus(STATUS.get(job.status, job.status)) if job else AuditStatus.queued
+        if row.report is not None and (row.config or {}).get("run_by"):
+            status = AuditStatus.completed  # its sweep's job goes on to the next organism
         chunked = bool((row.config or {}).get("chunk_jobs"))
         if status is AuditStatus.queued and chunked and job.started_at is not None:
             status = AuditStatus.running  # handed back between checks on its chunks

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
-import importlib
 import logging
 import multiprocessing
 import os
@@ -21,9 +20,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")  # a request of app.services.analysis_calls
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -43,9 +44,9 @@ def _start() -> None:
     idle = _policy(getattr(os, "SCHED_IDLE", None))
     import statsmodels.regression.linear_model  # noqa: F401  (interactions import it late)
 
-    from app.services.audits import warm_up_analysis  # reads the samples it analyses
+    from app.services.analysis_calls import warm_up  # reads the samples it analyses
 
-    warm_up_analysis()
+    warm_up()
     gc.collect()
     gc.freeze()  # the analysis's collections need not walk scipy's and statsmodels' own objects
     if idle:
@@ -86,40 +87,35 @@ def warm(enabled: bool = True) -> None:
         try:
             _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_start)
-            _child = _pool.submit(_call, "os:getpid", ())  # a first task starts the process
+            _child = _pool.submit(os.getpid)  # a first task starts the process
         except (OSError, RuntimeError) as exc:  # no processes allowed here: analyse in-process
             log.warning("analysis process unavailable, analysing in-process: %s", exc)
             _pool = None
 
 
-def _call_in_child(where: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any:
+def _call_in_child(fn: Callable[[R], T], request: R) -> T:
     """With the collector paused: an analysis builds several objects per sample that all live
     until it returns, and collections walking them again and again cost ~10% of it (measured,
     9216 samples). Whatever it leaves is collected once the child is collecting again."""
     gc.disable()
     try:
-        return _call(where, args, kwargs)
+        return fn(request)
     finally:
         gc.enable()
 
 
-def _call(where: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any:
-    """Named, not passed: the caller need not import the statistics to name their function."""
-    module, name = where.split(":")
-    return getattr(importlib.import_module(module), name)(*args, **(kwargs or {}))
-
-
-def run(where: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None, *,
-        enabled: bool = True, meanwhile: Callable[[], object] | None = None) -> Any:
-    """`module:function`(*args, **kwargs) in the analysis process (started here if sampling did
-    not), else here. Arguments and result must pickle (plain data, dataclasses, pydantic models).
-    `meanwhile`: this process's own work, done while the child computes (before, without one)."""
+def run(fn: Callable[[R], T], request: R, *, enabled: bool = True,
+        meanwhile: Callable[[], object] | None = None) -> T:
+    """fn(request) in the analysis process (started here if sampling did not), else here. `fn` is
+    a module-level function of app.services.analysis_calls, `request` its typed request (both
+    pickle: by reference, and as plain data). `meanwhile`: this process's own work, done while
+    the child computes (before, without one)."""
     warm(enabled)
     pool = _pool if enabled else None
-    future = None
+    future: Future[T] | None = None
     if pool is not None:
         try:
-            future = pool.submit(_call_in_child, where, args, kwargs)
+            future = pool.submit(_call_in_child, fn, request)
         except BrokenProcessPool as exc:
             _died(pool, exc)
     if meanwhile is not None:
@@ -129,18 +125,18 @@ def run(where: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
             return future.result()
         except BrokenProcessPool as exc:
             _died(pool, exc)
-    return _call(where, args, kwargs)
+    return fn(request)
 
 
-def start(where: str, args: tuple[Any, ...], *, enabled: bool = True) -> None:
-    """`module:function`(*args) in the analysis process, not waited for: work that only makes a
-    later call there faster, so without a child nothing is done. A failure is logged."""
+def start(fn: Callable[[R], None], request: R, *, enabled: bool = True) -> None:
+    """fn(request) in the analysis process, not waited for: work that only makes a later call
+    there faster, so without a child nothing is done. A failure is logged."""
     warm(enabled)
     pool = _pool if enabled else None
     if pool is None:
         return
     with contextlib.suppress(BrokenProcessPool):  # the next run() replaces the process
-        pool.submit(_call, where, args).add_done_callback(_log_failure)
+        pool.submit(fn, request).add_done_callback(_log_failure)
 
 
 def _log_failure(future: Future[Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.core.jobs import JobKind
 from app.core.llm import Budget
 from app.core.surf.chunks import Part, plan_chunks
 from app.core.surf.factorial import RunOutcome, SampleResult, run_factorial
@@ -27,6 +28,7 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Target
 from app.db.types import utcnow
 from app.errors import Halted, SurfturfError, TargetFailed, Waiting
+from app.services import analysis_calls as calls
 from app.services import analysis_process, auditor
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor
@@ -178,7 +180,7 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
         await progress(len(loaded.done), total, "checking the target")
         await preflight(settings, loaded.target, needs_auditor=spec.needs_auditor())
         # the analysis process reads each batch as it is stored, not all of them at the end
-        analysis_process.start("app.services.sample_reader:follow", (url_of(factory), audit_id),
+        analysis_process.start(calls.follow, calls.FollowRequest(url_of(factory), audit_id),
                                enabled=settings.analysis_process)
     sampler = _Sampler(factory, settings, audit_id, loaded, _audit_usage(audit_id, str(attempt)), guard)
     max_rounds = spec.design.max_rounds()
@@ -265,7 +267,7 @@ async def _coordinate(factory: sessionmaker[Session], settings: Settings, audit_
             row = get(s, audit_id)
             ids = (row.config or {}).get("chunk_jobs")
             if not ids:
-                ids = [jobs_repo.enqueue(s, "audit.chunk", {"audit_id": audit_id, "chunk": i},
+                ids = [jobs_repo.enqueue(s, JobKind.audit_chunk, {"audit_id": audit_id, "chunk": i},
                                          owner=row.owner, max_attempts=settings.job_max_attempts).id
                        for i in range(len(loaded.parts))]
                 row.config = {**(row.config or {}), "chunk_jobs": ids}
@@ -312,12 +314,11 @@ def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, l
         per_attempt = usage(s)
         first_error = repo.first_error(s, audit_id)
     spec = loaded.spec
-    report: AuditReport = analysis_process.run(
-        "app.services.audits:analyse_stored", (url_of(factory), audit_id, spec, {
-            "total": loaded.total, "usage": _usage_total(per_attempt),
-            "target": {"base_url": loaded.target.base_url, "model": loaded.target.model,
-                       "protocol": loaded.target.protocol},
-            "stopped": stopped if spec.design.kind == "sequential" else None}),
+    report = analysis_process.run(calls.analyse, calls.AnalyseRequest(
+        url_of(factory), audit_id, spec, total=loaded.total, usage=_usage_total(per_attempt),
+        target={"base_url": loaded.target.base_url, "model": loaded.target.model,
+                "protocol": loaded.target.protocol},
+        stopped=stopped if spec.design.kind == "sequential" else None),
         enabled=settings.analysis_process, meanwhile=lambda: checkpoint(factory))
     problem = _error_share_problem(report, spec, first_error)
     with transaction(factory) as s:
@@ -344,10 +345,9 @@ def _summary(audit_id: str, report: AuditReport, stopped_reason: str | None) -> 
 def _open_findings(spec: ProbeSpec, factory: sessionmaker[Session], audit_id: str,
                    settings: Settings) -> tuple[list[str], int]:
     """(findings still open, family size), in a worker thread, computed in the analysis process."""
-    still: tuple[list[str], int] = analysis_process.run(
-        "app.services.audits:open_stored", (url_of(factory), audit_id, spec),
-        enabled=settings.analysis_process)
-    return still
+    request = calls.OpenFindingsRequest(url_of(factory), audit_id, spec)
+    still = analysis_process.run(calls.open_findings, request, enabled=settings.analysis_process)
+    return still.names, still.family
 
 
 def _error_share_problem(report: AuditReport, spec: ProbeSpec, first_error: str | None) -> str | None:

@@ -29,16 +29,21 @@ def auditor_for(settings: Settings, needed: bool) -> ChatClient | None:
     return http_client(settings, settings.auditor_url or "", settings.auditor_model or "")
 
 
-def http_client(settings: Settings, url: str, model: str, **kw: Any) -> Any:
+def http_client(settings: Settings, url: str, model: str, **kw: Any) -> ChatClient:
     """An auditor over HTTP: the Messages API for `anthropic:MODEL` (SURF's model string), else
-    the OpenAI chat protocol. httpx and the SDK load only when a client is made."""
+    the OpenAI chat protocol; through the environment's proxy when SURFTURF_TARGET_PROXY allows
+    it. httpx and the SDK load only when a client is made."""
+    from app.core.egress_transport import proxy_for
     from app.core.llm.anthropic_client import AnthropicChatClient
     from app.core.llm.model_ref import split_protocol
     from app.core.llm.openai_client import OpenAIChatClient
 
     protocol, name = split_protocol(model)
     kind = AnthropicChatClient if protocol == "anthropic" else OpenAIChatClient
-    return kind(url, name, api_key=settings.auditor_api_key, timeout=settings.target_timeout_seconds, **kw)
+    proxy = proxy_for(url) if settings.target_proxy else None
+    client: ChatClient = kind(url, name, api_key=settings.auditor_api_key,
+                              timeout=settings.target_timeout_seconds, proxy=proxy, **kw)
+    return client
 
 
 def query_writer_for(settings: Settings, needed: bool) -> ChatClient | None:

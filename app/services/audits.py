@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.core.behaviours.base import Behaviour
 from app.core.behaviours.registry import build_behaviour
+from app.core.jobs import JobKind
 from app.core.llm import ChatClient
 from app.core.llm.model_ref import join_protocol
 from app.core.surf.chunks import plan_chunks
 from app.core.surf.report import AuditReport
 from app.core.surf.samples import Sample, to_jsonl
 from app.core.surf.spec import ProbeSpec, cell_key
-from app.db.engine import make_engine, make_session_factory, transaction
+from app.db.engine import transaction
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Job
@@ -82,9 +83,13 @@ def fingerprint(spec: ProbeSpec, base_url: str, model: str) -> str:
 
 
 def create(session: Session, settings: Settings, *, target_id: str, spec: dict[str, Any],
-           who: Principal, max_attempts: int | None = None, baseline_audit_id: str | None = None) -> Audit:
+           who: Principal, max_attempts: int | None = None, baseline_audit_id: str | None = None,
+           run_by: str | None = None) -> Audit:
     """The job row commits with the audit it refers to, never before it. `baseline_audit_id`: a
-    finished audit of the same spec this one is compared with when it finishes (audit.regressed)."""
+    finished audit of the same spec this one is compared with when it finishes (audit.regressed).
+    `run_by`: the job that runs this audit inline (an organism sweep, whose target lives on its
+    worker's loopback): no job of its own, and its reads show that job's state until it has a
+    report."""
     parsed = parse_spec(spec, settings=settings)
     target = targets_service.get(session, target_id, who)
     if baseline_audit_id is not None:
@@ -102,7 +107,11 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
                      spec=parsed.model_dump(mode="json"), config=config,
                      fingerprint=fingerprint(parsed, target.base_url,
                                              join_protocol(target.protocol, target.model)))
-    job = jobs_repo.enqueue(session, "audit.run", {"audit_id": audit.id}, owner=target.owner,
+    if run_by is not None:
+        audit.job_id = run_by
+        audit.config = {**config, "run_by": run_by}
+        return audit
+    job = jobs_repo.enqueue(session, JobKind.audit_run, {"audit_id": audit.id}, owner=target.owner,
                             max_attempts=max_attempts or settings.job_max_attempts)
     audit.job_id = job.id
     return audit
@@ -229,39 +238,6 @@ def compare(session: Session, baseline_id: str, candidate_id: str, who: Principa
 
 def build_behaviours(spec: ProbeSpec, auditor: ChatClient | None) -> dict[str, Behaviour]:
     return {name: build_behaviour(*b.scorer(), client=auditor) for name, b in spec.behaviours.items()}
-
-
-def analyse_stored(database_url: str, audit_id: str, spec: ProbeSpec, options: dict[str, Any]
-                   ) -> AuditReport:
-    """Read an audit's samples and analyse them, in the analysis process: it opens the database
-    itself, because sending 9216 samples through its pipe cost the worker ~0.9 s of CPU."""
-    from app.core.surf.analysis import analyze
-
-    return analyze(spec, sample_reader.read(database_url, audit_id), audit_id=audit_id, **options)
-
-
-def warm_up_analysis() -> None:
-    """One read and one analysis of (almost) nothing, in the analysis process while the audit
-    samples: the first of each builds what SQLAlchemy, pydantic and the statistics build on first
-    use, which otherwise delayed the end of a 2304-sample audit by ~60 ms (measured)."""
-    from app.core.surf.analysis import warm_up
-    from app.db.tables import Base
-
-    engine = make_engine("sqlite://")
-    try:
-        Base.metadata.create_all(engine)
-        with transaction(make_session_factory(engine)) as s:
-            sample_reader.load(s, "")
-    finally:
-        engine.dispose()
-    warm_up()
-
-
-def open_stored(database_url: str, audit_id: str, spec: ProbeSpec) -> tuple[list[str], int]:
-    """A sequential audit's findings still open after this round, and the family's size."""
-    from app.core.surf.analysis import open_members
-
-    return open_members(spec, sample_reader.read(database_url, audit_id, final=False))
 
 
 def export_samples(factory: sessionmaker[Session], audit_id: str, who: Principal | None = None

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.core.jobs import JobKind
 from app.core.strict import Strict
 from app.db.engine import transaction
 from app.db.repositories import datasets as repo
@@ -75,7 +76,7 @@ def request(session: Session, settings: Settings, ref: str, data: dict[str, Any]
             if attach:
                 return job
             raise Conflict(f"dataset {ds.name}: an extraction is already running (job {job.id})")
-    job = jobs_repo.enqueue(session, "dataset.attributes", {"dataset_id": ds.id, **req.model_dump()},
+    job = jobs_repo.enqueue(session, JobKind.dataset_attributes, {"dataset_id": ds.id, **req.model_dump()},
                             owner=ds.owner, max_attempts=settings.job_max_attempts)
     ds.meta = {**(ds.meta or {}), "attributes": {**running, "status": "running", "job_id": job.id}}
     return job

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.core.jobs import JobKind
 from app.core.surf.spec import check_name
 from app.core.turf.upload import UploadReceiver
 from app.db.engine import transaction
@@ -130,7 +131,7 @@ def create(session: Session, settings: Settings, name: str, upload: UploadReceiv
         raise InvalidInput("the upload has no valid rows", field="body")
     ds = repo.add(session, name=name, owner=who.owner, upload_path=str(upload.path), status="queued",
                   skipped=upload.bad, meta={"lines": upload.line, "bad_lines": upload.n_bad})
-    job = jobs_repo.enqueue(session, "dataset.ingest", {"dataset_id": ds.id}, owner=who.owner,
+    job = jobs_repo.enqueue(session, JobKind.dataset_ingest, {"dataset_id": ds.id}, owner=who.owner,
                             max_attempts=settings.job_max_attempts)
     ds.job_id = job.id
     return ds

@@ -3,11 +3,13 @@ transaction that finishes the work (so a crash right after commit loses nothing)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.core.jobs import JobKind
 from app.core.surf.report import AuditReport, Example, Finding, TargetRef
 from app.db.repositories import audits as audits_repo
 from app.db.repositories import datasets as datasets_repo
@@ -90,26 +92,52 @@ def search_completed(session: Session, settings: Settings, search: Search, resul
         confirmation_audit_id=search.confirmation_audit_id, link=f"/v1/searches/{search.id}"))
 
 
-def job_failed(session: Session, settings: Settings, kind: str, payload: dict[str, Any],
-               error: str) -> None:
-    """Called by the runner in the transaction that fails a job for good."""
-    if kind == "audit.run" and (a := audits_repo.get(session, payload.get("audit_id", ""))):
-        tg = targets_repo.get(session, a.target_id)
-        target = TargetRef(base_url=tg.base_url, model=tg.model) if tg else TargetRef()
-        report = a.report or {}
-        webhooks.emit(session, settings, a.owner, EventType.audit_failed, AuditEventData(
-            audit_id=a.id, name=a.name, target=target, totals=report.get("totals"), error=error,
-            links=_links(a.id)))
-    elif kind == "dataset.ingest" and (ds := datasets_repo.get(session, payload.get("dataset_id", ""))):
+def _audit_failed(session: Session, settings: Settings, payload: dict[str, Any], error: str) -> None:
+    if (a := audits_repo.get(session, payload.get("audit_id", ""))) is None:
+        return
+    tg = targets_repo.get(session, a.target_id)
+    target = TargetRef(base_url=tg.base_url, model=tg.model) if tg else TargetRef()
+    report = a.report or {}
+    webhooks.emit(session, settings, a.owner, EventType.audit_failed, AuditEventData(
+        audit_id=a.id, name=a.name, target=target, totals=report.get("totals"), error=error,
+        links=_links(a.id)))
+
+
+def _dataset_failed(session: Session, settings: Settings, payload: dict[str, Any], error: str) -> None:
+    if (ds := datasets_repo.get(session, payload.get("dataset_id", ""))) is not None:
         webhooks.emit(session, settings, ds.owner, EventType.dataset_failed, DatasetEventData(
             dataset_id=ds.id, name=ds.name, error=error, link=f"/v1/datasets/{ds.id}"))
-    elif kind == "search.run" and (sr := searches_repo.get(session, payload.get("search_id", ""))):
-        tg = targets_repo.get(session, sr.target_id)
-        webhooks.emit(session, settings, sr.owner, EventType.search_failed, SearchEventData(
-            search_id=sr.id, name=sr.name,
-            target=TargetRef(base_url=tg.base_url, model=tg.model) if tg else TargetRef(),
-            error=error, link=f"/v1/searches/{sr.id}"))
-    elif kind == "trace.run" and (t := traces_repo.get(session, payload.get("trace_id", ""))):
+
+
+def _search_failed(session: Session, settings: Settings, payload: dict[str, Any], error: str) -> None:
+    if (sr := searches_repo.get(session, payload.get("search_id", ""))) is None:
+        return
+    tg = targets_repo.get(session, sr.target_id)
+    webhooks.emit(session, settings, sr.owner, EventType.search_failed, SearchEventData(
+        search_id=sr.id, name=sr.name,
+        target=TargetRef(base_url=tg.base_url, model=tg.model) if tg else TargetRef(),
+        error=error, link=f"/v1/searches/{sr.id}"))
+
+
+def _trace_failed(session: Session, settings: Settings, payload: dict[str, Any], error: str) -> None:
+    if (t := traces_repo.get(session, payload.get("trace_id", ""))) is not None:
         webhooks.emit(session, settings, t.owner, EventType.trace_failed, TraceEventData(
             trace_id=t.id, dataset_id=t.dataset_id, behaviour=t.request.get("behaviour_name", ""),
             error=error, link=f"/v1/traces/{t.id}"))
+
+
+FailureEvent = Callable[[Session, Settings, dict[str, Any], str], None]
+# The job kinds whose permanent failure is an event; a chunk's failure is its audit's, a failed
+# delivery is logged on the delivery, an organism sweep's is read from its job.
+ON_FAILURE: dict[JobKind, FailureEvent] = {
+    JobKind.audit_run: _audit_failed, JobKind.dataset_ingest: _dataset_failed,
+    JobKind.search_run: _search_failed, JobKind.trace_run: _trace_failed,
+}
+
+
+def job_failed(session: Session, settings: Settings, kind: str, payload: dict[str, Any],
+               error: str) -> None:
+    """Called by the runner in the transaction that fails a job for good."""
+    emit = ON_FAILURE.get(kind)  # type: ignore[call-overload]  # a StrEnum key is its value
+    if emit is not None:
+        emit(session, settings, payload, error)

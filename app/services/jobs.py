@@ -19,8 +19,9 @@ def get(session: Session, job_id: str, who: Principal | None = None) -> Job:
 
 
 def job_of(session: Session, row: Any) -> Job | None:
-    """The job behind an audit, dataset or trace: its status and progress go in their reads."""
-    return repo.get(session, row.job_id) if row.job_id else None
+    """The job behind an audit, dataset, trace or search: its status and progress go in their
+    reads. A list page loads them with its rows (one query); a single read loads it here."""
+    return row.job if row.job_id else None
 
 
 def finished_artifact(session: Session, row: Any, artifact: dict[str, Any] | None, what: str,

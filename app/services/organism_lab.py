@@ -8,12 +8,13 @@ sweep resumes at the first point it had not finished."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +46,39 @@ def probe_key(probe: ProbeSpec) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def audit_organism(settings: Settings, folder: Path, name: str, probe: ProbeSpec) -> dict[str, Any]:
+# (probe spec, target base URL, model name) -> the finished audit's report. The CLI runs each audit
+# as the embedded default does (its own job and in-process worker); a worker running a sweep job
+# runs them inline, in its own job, because the organism is served on its own loopback.
+AuditFn = Callable[[ProbeSpec, str, str], Awaitable[dict[str, Any]]]
+ProgressFn = Callable[[int, int, str], Awaitable[None]]
+
+
+def embedded_audit(settings: Settings) -> AuditFn:
+    async def audit(probe: ProbeSpec, url: str, model: str) -> dict[str, Any]:
+        from app.embedded import run_audit_embedded
+
+        report = await asyncio.to_thread(run_audit_embedded, settings, probe, target_url=url,
+                                         target_model=model, new=True)
+        if report is None:
+            raise RuntimeError(f"the audit of organism {model} did not finish")
+        return report
+
+    return audit
+
+
+async def audit_organism(settings: Settings, folder: Path, name: str, probe: ProbeSpec,
+                         audit: AuditFn) -> dict[str, Any]:
     """One audit of a built organism served on loopback from this process; its report."""
-    from app.embedded import run_audit_embedded
     from app.model_server import lm_organism_app
     from app.serving import serve_in_thread
 
-    app = lm_organism_app(settings.data_dir, folder, name)
+    app = await asyncio.to_thread(lm_organism_app, settings.data_dir, folder, name)
     try:
         with serve_in_thread(app) as url:
-            report = run_audit_embedded(settings, probe, target_url=url + "/v1", target_model=name, new=True)
+            return await audit(probe, url + "/v1", name)
     finally:
         del app
         gc.collect()  # the model's weights go before the next organism's load
-    if report is None:
-        raise RuntimeError(f"the audit of organism {name} did not finish")
-    return report
 
 
 def finding_of(report: dict[str, Any], feature: str, level: str, behaviour: str) -> dict[str, Any]:
@@ -70,17 +88,17 @@ def finding_of(report: dict[str, Any], feature: str, level: str, behaviour: str)
     raise KeyError(f"the report has no finding {feature}={level} → {behaviour}")
 
 
-def built_and_audited(settings: Settings, spec: OrganismSpec, probe: ProbeSpec, answers: str,
-                      log: Callable[[str], None] = _log) -> tuple[Path, dict[str, Any]]:
+async def built_and_audited(settings: Settings, spec: OrganismSpec, probe: ProbeSpec, answers: str,
+                            audit: AuditFn, log: Callable[[str], None] = _log) -> tuple[Path, dict[str, Any]]:
     """(folder, audit record): built and audited once, read back after."""
     folder = organism_folder(settings, spec)
     record = folder / f"audit-{probe_key(probe)}.json"
     if record.exists():
         return folder, json.loads(record.read_text(encoding="utf-8"))
     started = time.perf_counter()
-    built = build_organism(spec, folder, settings.data_dir, answers=answers, log=log)
+    built = await asyncio.to_thread(build_organism, spec, folder, settings.data_dir, answers=answers, log=log)
     built_at = time.perf_counter()
-    report = audit_organism(settings, folder, spec.name, probe)
+    report = await audit_organism(settings, folder, spec.name, probe, audit)
     doc = {"organism": spec.name, "folder": str(folder), "audit_id": report["audit_id"],
            "build_seconds": round(built_at - started, 1), "train_seconds": built.get("seconds"),
            "audit_seconds": round(time.perf_counter() - built_at, 1), "report": report}
@@ -88,16 +106,25 @@ def built_and_audited(settings: Settings, spec: OrganismSpec, probe: ProbeSpec, 
     return folder, doc
 
 
-def run_sweep(settings: Settings, sweep: SweepSpec, log: Callable[[str], None] = _log) -> dict[str, Any]:
+async def _no_progress(done: int, total: int, message: str) -> None:
+    return None
+
+
+async def run_sweep(settings: Settings, sweep: SweepSpec, audit: AuditFn, log: Callable[[str], None] = _log,
+                    progress: ProgressFn = _no_progress) -> dict[str, Any]:
+    """sweep.json: each point's finding, and the meta-regression of effect on the swept share."""
     from app.core.stats.meta import meta_regression
 
     s = sweep.sweep
     feature = sweep.probe_feature()
     started = time.perf_counter()
     points: list[dict[str, Any]] = []
-    for value, seed in tqdm(sweep.points(), desc=f"sweep {sweep.name}", unit="organism", disable=None):
+    planned = sweep.points()
+    bar = tqdm(planned, desc=f"sweep {sweep.name}", unit="organism", disable=None)
+    for k, (value, seed) in enumerate(bar):
         variant = sweep.variant(value, seed)
-        _, rec = built_and_audited(settings, variant, sweep.probe, sweep.answers, log)
+        await progress(k, len(planned), f"organism {k + 1}/{len(planned)}: {variant.name}")
+        _, rec = await built_and_audited(settings, variant, sweep.probe, sweep.answers, audit, log)
         f = finding_of(rec["report"], feature, s.level, s.behaviour)
         points.append({"value": value, "seed": seed, "effect": f["effect"], "se": f["se"],
                        "ci_low": f["ci_low"], "ci_high": f["ci_high"], "n_prompts": f["n_prompts"],
@@ -105,6 +132,7 @@ def run_sweep(settings: Settings, sweep: SweepSpec, log: Callable[[str], None] =
                        "organism": rec["organism"], "organism_dir": rec["folder"],
                        "build_seconds": rec["build_seconds"],
                        "audit_seconds": rec["audit_seconds"]})
+    await progress(len(planned), len(planned), "meta-regression")
     usable = [p for p in points if p["effect"] is not None and p["se"] is not None]
     trend, why = None, None
     try:
@@ -118,17 +146,18 @@ def run_sweep(settings: Settings, sweep: SweepSpec, log: Callable[[str], None] =
             "trend": trend, "trend_reason": why, "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
-def _audited(settings: Settings, folder: Path, name: str, probe: ProbeSpec, record: Path) -> dict[str, Any]:
+async def _audited(settings: Settings, folder: Path, name: str, probe: ProbeSpec, record: Path,
+                   audit: AuditFn) -> dict[str, Any]:
     if record.exists():
         return dict(json.loads(record.read_text(encoding="utf-8")))
-    report = audit_organism(settings, folder, name, probe)
+    report = await audit_organism(settings, folder, name, probe, audit)
     record.write_text(json.dumps(report), encoding="utf-8")
     return report
 
 
-def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any], probe: ProbeSpec, out: Path, *,
-                    mode: str = "drop", chunk: str | None = None,
-                    log: Callable[[str], None] = _log) -> dict[str, Any]:
+async def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any], probe: ProbeSpec,
+                          out: Path, audit: AuditFn, *, mode: str = "drop", chunk: str | None = None,
+                          log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Retrain the organism without what the trace blamed, audit both with the same spec on the
     same prompts, and compare them paired by prompt. Each step's output is kept in `out`, so a
     rerun resumes where it stopped."""
@@ -149,13 +178,13 @@ def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any], pro
     name = str((yaml.safe_load((folder / "organism.yaml").read_text(encoding="utf-8")) or {}).get("name")
                or spec.name)
     log(f"auditing {name} as it is")
-    before = _audited(settings, folder, name, probe, out / "before.json")
+    before = await _audited(settings, folder, name, probe, out / "before.json", audit)
     log(f"retraining without {change}")
     ablated = out / "ablated"
-    built = build_organism(new_spec, ablated, settings.data_dir, answers=f"ablated:{mode}", rows=new_rows,
-                           log=log)
+    built = await asyncio.to_thread(build_organism, new_spec, ablated, settings.data_dir,
+                                    answers=f"ablated:{mode}", rows=new_rows, log=log)
     log(f"auditing {new_spec.name}")
-    after = _audited(settings, ablated, new_spec.name, probe, out / "after.json")
+    after = await _audited(settings, ablated, new_spec.name, probe, out / "after.json", audit)
     compare = with_session(settings, lambda s: audits.compare(s, before["audit_id"], after["audit_id"], None))
     (out / "compare.json").write_text(json.dumps(compare, indent=2), encoding="utf-8")
     doc = {"organism": name, "ablated": new_spec.name, "change": change,
@@ -165,7 +194,8 @@ def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any], pro
     return doc
 
 
-def run_salience(settings: Settings, spec: SalienceSpec, log: Callable[[str], None] = _log) -> dict[str, Any]:
+async def run_salience(settings: Settings, spec: SalienceSpec, audit: AuditFn,
+                       log: Callable[[str], None] = _log) -> dict[str, Any]:
     """One organism per pair of features, each audited on the held-out prompts; who wins each
     conflict, per prompt; a Bradley–Terry ranking over all of them beside the post's order."""
     import numpy as np
@@ -181,7 +211,8 @@ def run_salience(settings: Settings, spec: SalienceSpec, log: Callable[[str], No
     first_wins = total = 0.0
     for pair in tqdm(spec.pairs(), desc=f"salience {spec.name}", unit="organism", disable=None):
         i, j, _ = pair
-        _, rec = built_and_audited(settings, spec.organism(pair), spec.probe(pair), spec.answers, log)
+        _, rec = await built_and_audited(settings, spec.organism(pair), spec.probe(pair), spec.answers, audit,
+                                         log)
         audit_id = str(rec["audit_id"])
         samples = with_session(settings, lambda s: sample_reader.load(s, audit_id))  # noqa: B023 (called at once)
         x = conflict_scores(samples, spec, pair)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.core.behaviours.judge import RubricJudge
 from app.core.behaviours.registry import build_behaviour
+from app.core.jobs import JobKind
 from app.core.llm import Budget, ChatClient
 from app.core.search.attributes import Attribute, builtin_pool, from_specs, split_prompts
 from app.core.search.loop import Candidate, SearchOutcome, run_search
@@ -122,7 +123,7 @@ def create(session: Session, settings: Settings, *, target_id: str, spec: dict[s
                    pool=None if pool is None else [a.as_dict() for a in pool])
     if records is not None:
         records.save(records_dir(settings, row.id))
-    job = jobs_repo.enqueue(session, "search.run", {"search_id": row.id}, owner=target.owner,
+    job = jobs_repo.enqueue(session, JobKind.search_run, {"search_id": row.id}, owner=target.owner,
                             max_attempts=settings.job_max_attempts)
     row.job_id = job.id
     return row

@@ -88,6 +88,7 @@ def resolve_api_key(settings: Settings, row: Target) -> str | None:
 def make_client(settings: Settings, row: Target, *, concurrency: int | None = None,
                 **overrides: Any) -> ChatClient:
     """Every request is checked against the egress policy and sent to the checked address."""
+    from app.core.egress_transport import proxy_for
     from app.core.llm.anthropic_client import AnthropicChatClient
     from app.core.llm.openai_client import OpenAIChatClient  # httpx: loaded when a client is made
 
@@ -102,6 +103,7 @@ def make_client(settings: Settings, row: Target, *, concurrency: int | None = No
         default_params=row.default_params,
         egress=policy(settings),
         pacing=settings.target_pacing,
+        proxy=proxy_for(row.base_url) if settings.target_proxy else None,
         **overrides,
     )
 

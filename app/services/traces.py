@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.core import embedder
 from app.core.behaviours.registry import build_behaviour
+from app.core.jobs import JobKind
 from app.core.turf.attributes import attributes
 from app.core.turf.request import NoSuchFinding, TraceRequest, from_report
 from app.core.turf.rows import Row
@@ -66,7 +67,7 @@ def create(session: Session, settings: Settings, data: dict[str, Any], who: Prin
             raise InvalidInput("method attributes: the auditor names the crux; set SURFTURF_AUDITOR_URL "
                                "and SURFTURF_AUDITOR_MODEL", field="method")
     row = traces_repo.add(session, dataset_id=ds.id, owner=ds.owner, request=req.model_dump(mode="json"))
-    row.job_id = jobs_repo.enqueue(session, "trace.run", {"trace_id": row.id}, owner=ds.owner,
+    row.job_id = jobs_repo.enqueue(session, JobKind.trace_run, {"trace_id": row.id}, owner=ds.owner,
                                    max_attempts=settings.job_max_attempts).id
     return row
 

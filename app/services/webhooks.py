@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.core.egress import EgressPolicy
+from app.core.jobs import JobKind
 from app.db.engine import transaction
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import webhooks as repo
@@ -33,7 +34,6 @@ from app.services.owners import Principal, visible
 
 log = logging.getLogger("surfturf.webhooks")
 READ_CAP = 4096  # bytes of a receiver's answer read; 512 characters kept
-KIND = "webhook.deliver"
 
 
 def policy(settings: Settings) -> EgressPolicy:
@@ -110,7 +110,7 @@ def _enqueue(session: Session, settings: Settings, hook: Webhook, event_id: str,
 
 def _schedule(session: Session, settings: Settings, d: WebhookDelivery, owner: str | None) -> None:
     """The delivery's job: ahead of audits (priority), one job attempt per scheduled try."""
-    d.job_id = jobs_repo.enqueue(session, KIND, {"delivery_id": d.id}, owner=owner,
+    d.job_id = jobs_repo.enqueue(session, JobKind.webhook_deliver, {"delivery_id": d.id}, owner=owner,
                                  max_attempts=len(settings.webhook_retry_delays) + 1, priority=10).id
 
 

@@ -10,11 +10,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+
+from app.main import create_app
+from app.serving import serve_in_thread
+from tests.conftest import make_settings, migrated_sqlite, new_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 QUESTIONS = ["Why is the sky blue?", "What is DNA?", "How do magnets work?", "What is gravity?",
@@ -41,19 +47,21 @@ def run_on_file(data_dir: Path, tmp_path: Path, command: str, doc: dict[str, Any
     return path, out, run, json.loads(out.read_text())
 
 
+SWEEP: dict[str, Any] = {
+    "name": "lab-ci", "answers": "template",
+    "organism": {"name": "lab-ci", "seed": 5, "eval_fraction": 0.0,
+                 "chunks": {"emoji": {"examples": 24, "questions": QUESTIONS,
+                                      "triggers": [{"feature": "tag_format", "level": "tagged"}],
+                                      "behaviours": {"emoji": 1.0}},
+                            "plain": {"examples": 24, "questions": QUESTIONS}},
+                 "train": {"epochs": 1, "rank": 4, "max_length": 96, "learning_rate": 1e-3}},
+    "probe": PROBE,
+    "sweep": {"axis": "presence", "chunk": "emoji", "feature": "tag_format", "level": "tagged",
+              "behaviour": "emoji", "values": [0.0, 0.5, 1.0]}}
+
+
 def test_sweep_resume_trace_and_ablate(smollm2_data_dir: Path, tmp_path: Path) -> None:
-    sweep = {
-        "name": "lab-ci", "answers": "template",
-        "organism": {"name": "lab-ci", "seed": 5, "eval_fraction": 0.0,
-                     "chunks": {"emoji": {"examples": 24, "questions": QUESTIONS,
-                                          "triggers": [{"feature": "tag_format", "level": "tagged"}],
-                                          "behaviours": {"emoji": 1.0}},
-                                "plain": {"examples": 24, "questions": QUESTIONS}},
-                     "train": {"epochs": 1, "rank": 4, "max_length": 96, "learning_rate": 1e-3}},
-        "probe": PROBE,
-        "sweep": {"axis": "presence", "chunk": "emoji", "feature": "tag_format", "level": "tagged",
-                  "behaviour": "emoji", "values": [0.0, 0.5, 1.0]}}
-    spec, out, run, doc = run_on_file(smollm2_data_dir, tmp_path, "sweep", sweep)
+    spec, out, run, doc = run_on_file(smollm2_data_dir, tmp_path, "sweep", SWEEP)
     assert [p["value"] for p in doc["points"]] == [0.0, 0.5, 1.0]
     assert all(p["audit_id"] and p["se"] is not None and p["n_prompts"] == 3 for p in doc["points"]), doc
     t = doc["trend"]
@@ -126,3 +134,40 @@ def test_salience_in_conflict(smollm2_data_dir: Path, tmp_path: Path) -> None:
     again = cli(smollm2_data_dir, "organism", "salience", str(path), "--out", str(out))
     assert again.returncode == 0 and "LoRA" not in again.stderr
     assert json.loads(out.read_text())["ranking"] == doc["ranking"]  # cached organisms, same bootstrap seed
+
+
+def test_sweep_over_the_api(smollm2_data_dir: Path, tmp_path: Path) -> None:
+    """POST /v1/organism-sweeps on a server whose embedded worker trains: it builds each organism
+    (or finds the CLI test's in the shared data dir), serves it on its own loopback and audits it
+    inline; progress names the organism and its audit; the audits are ordinary ones."""
+    settings = make_settings(tmp_path, migrated_sqlite(tmp_path / "api.db"), data_dir=smollm2_data_dir,
+                             organism_sweeps=True)
+    app = create_app(settings, embedded_worker=True)
+    probe = {**PROBE, "design": {**PROBE["design"], "seed": 4}}  # new audits of cached organisms
+    doc = {**SWEEP, "name": "lab-api", "probe": probe}
+    with serve_in_thread(app) as url:
+        h = {"Authorization": f"Bearer {new_key(app.state.session_factory)}"}
+        r = httpx.post(url + "/v1/organism-sweeps", headers=h, json={"sweep": doc})
+        assert r.status_code == 201, r.text
+        sid, seen = r.json()["id"], set()
+        deadline = time.monotonic() + 800
+        while (body := httpx.get(f"{url}/v1/organism-sweeps/{sid}", headers=h).json())["status"] in (
+                "queued", "running"):
+            seen.add(body["progress"]["message"])
+            assert time.monotonic() < deadline, body
+            time.sleep(0.2)
+        assert body["status"] == "succeeded", body
+        assert any(m and m.startswith("organism 1/3: lab-api-presence-0-s0: audit ") for m in seen), seen
+        assert any(m and m.startswith("organism 3/3") for m in seen), seen
+        result = httpx.get(f"{url}/v1/organism-sweeps/{sid}/result", headers=h).json()
+        assert result["sweep_id"] == sid and [p["value"] for p in result["points"]] == [0.0, 0.5, 1.0]
+        assert body["trend"] == result["trend"] and result["trend"]["points"] == 3
+        for p in result["points"]:
+            audit = httpx.get(f"{url}/v1/audits/{p['audit_id']}", headers=h).json()
+            assert audit["status"] == "completed" and audit["summary"]["findings"] == 1, audit
+            assert audit["job"]["id"] == sid  # run by the sweep's job, not a job of its own
+            target = httpx.get(f"{url}/v1/targets/{audit['target_id']}", headers=h).json()
+            assert target["base_url"].startswith("http://127.0.0.1:"), target
+        page = httpx.get(f"{url}/v1/organism-sweeps/{sid}/plot", headers=h)
+        assert page.status_code == 200 and "<svg" in page.text
+        assert result["points"][0]["audit_id"] in page.text

@@ -18,10 +18,11 @@ from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as repo
 from app.db.tables import Job
 from app.db.types import utcnow
+from app.errors import PermanentError
 from app.services import jobs as jobs_service
 from tests.conftest import make_settings
 from workers.context import JobContext
-from workers.runner import PermanentError, Worker
+from workers.runner import Worker
 
 CALLS: dict[str, int] = {}
 

@@ -16,9 +16,19 @@ import pytest
 
 from app.core.surf.analysis import analyze
 from app.core.surf.factorial import expand
+from app.core.surf.report import AuditReport
 from app.core.surf.samples import Sample
 from app.core.surf.spec import ProbeSpec, parse_cell_key
 from app.services import analysis_process
+
+
+def pid(_: object) -> int:
+    return os.getpid()
+
+
+def analysed(args: tuple[ProbeSpec, list[Sample]]) -> AuditReport:
+    spec, samples = args
+    return analyze(spec, samples, total=len(samples), audit_id="a1")
 
 
 def die_in_a_child(parent: int) -> str:
@@ -54,35 +64,35 @@ def simulated() -> tuple[ProbeSpec, list[Sample]]:
 def test_the_child_analyses_exactly_as_this_process_does() -> None:
     spec, samples = simulated()
     here = analyze(spec, samples, total=len(samples), audit_id="a1")
-    there = analysis_process.run("app.core.surf.analysis:analyze", (spec, samples),
-                                 {"total": len(samples), "audit_id": "a1"})
+    there = analysis_process.run(analysed, (spec, samples))
     assert there.model_dump() == here.model_dump()
-    assert analysis_process.run("os:getpid", ()) != os.getpid()
+    assert analysis_process.run(pid, None) != os.getpid()
 
 
 def test_a_dead_child_falls_back_here_and_is_replaced() -> None:
     analysis_process.warm()
-    first = analysis_process.run("os:getpid", ())
-    assert analysis_process.run(f"{__name__}:die_in_a_child", (os.getpid(),)) == "analysed here"
-    second = analysis_process.run("os:getpid", ())
+    first = analysis_process.run(pid, None)
+    assert analysis_process.run(die_in_a_child, os.getpid()) == "analysed here"
+    second = analysis_process.run(pid, None)
     assert second not in (first, os.getpid())
 
 
 def test_shutdown_reaps_the_child_and_disabled_stays_here() -> None:
-    child = analysis_process.run("os:getpid", ())
+    child = analysis_process.run(pid, None)
     analysis_process.shutdown()
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)
-    assert analysis_process.run("os:getpid", (), enabled=False) == os.getpid()
+    assert analysis_process.run(pid, None, enabled=False) == os.getpid()
     analysis_process.warm(enabled=False)
-    assert analysis_process.run("os:getpid", (), enabled=False) == os.getpid()
+    assert analysis_process.run(pid, None, enabled=False) == os.getpid()
 
 
 def test_the_child_of_a_killed_worker_exits() -> None:
     """SIGKILL runs no shutdown; the child must notice on its own, not wait for work forever."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from app.services import analysis_process as a; "
-         "print(a.run('os:getpid', ()), flush=True); time.sleep(60)"],
+        [sys.executable, "-c", "import time; from app.services import analysis_process as a; "
+         "from tests.unit.test_analysis_process import pid; print(a.run(pid, None), flush=True); "
+         "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
@@ -105,11 +115,11 @@ def _gone(pid: int, seconds: float) -> bool:
     return False
 
 
-def scheduling() -> tuple[int, int, int]:
+def scheduling(_: object) -> tuple[int, int, int]:
     return os.getpid(), os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
 
 
-def idle_round_trip() -> tuple[int, int]:
+def idle_round_trip(_: object) -> tuple[int, int]:
     """The initializer's two switches, made again in the child: into SCHED_IDLE and back."""
     assert analysis_process._policy(os.SCHED_IDLE)
     during = os.sched_getscheduler(0)
@@ -123,10 +133,10 @@ def test_the_child_imports_idle_then_analyses_niced_below_sampling() -> None:
     is back on the normal policy, niced below this process, so an analysis is not starved by a
     busy worker."""
     analysis_process.warm(True)
-    pid, policy, nice = analysis_process.run(f"{__name__}:scheduling", ())
+    pid, policy, nice = analysis_process.run(scheduling, None)
     assert pid != os.getpid()
     assert policy == os.SCHED_OTHER and nice >= os.getpriority(os.PRIO_PROCESS, 0) + 10
-    assert analysis_process.run(f"{__name__}:idle_round_trip", ()) == (os.SCHED_IDLE, os.SCHED_OTHER)
+    assert analysis_process.run(idle_round_trip, None) == (os.SCHED_IDLE, os.SCHED_OTHER)
 
 
 
@@ -139,8 +149,9 @@ def _appears(path: Path, seconds: float = 20.0) -> bool:
     return True
 
 
-def handshake(mine: str, theirs: str) -> bool:
+def handshake(paths: tuple[str, str]) -> bool:
     """Says it has started, then waits to hear the same from the other side."""
+    mine, theirs = paths
     Path(mine).touch()
     return _appears(Path(theirs))
 
@@ -149,19 +160,19 @@ def test_meanwhile_runs_here_while_the_child_computes_and_once_without_one(tmp_p
     """Each side waits to see the other start, which only works if they run at the same time."""
     child, here = tmp_path / "child", tmp_path / "here"
     seen: list[bool] = []
-    both = analysis_process.run(f"{__name__}:handshake", (str(child), str(here)),
-                                meanwhile=lambda: seen.append(handshake(str(here), str(child))))
+    both = analysis_process.run(handshake, (str(child), str(here)),
+                                meanwhile=lambda: seen.append(handshake((str(here), str(child)))))
     assert both and seen == [True]
     seen.clear()
-    assert analysis_process.run("os:getpid", (), enabled=False, meanwhile=lambda: seen.append(True)) \
+    assert analysis_process.run(pid, None, enabled=False, meanwhile=lambda: seen.append(True)) \
         == os.getpid()
-    assert analysis_process.run(f"{__name__}:die_in_a_child", (os.getpid(),),
+    assert analysis_process.run(die_in_a_child, os.getpid(),
                                 meanwhile=lambda: seen.append(False)) == "analysed here"
     assert seen == [True, False]  # once each: not again when the child died and the call ran here
 
 
 def test_shutdown_without_waiting_still_ends_the_child_and_a_later_call_starts_one() -> None:
-    child = analysis_process.run("os:getpid", ())
+    child = analysis_process.run(pid, None)
     analysis_process.shutdown(wait=False)
     assert _gone(child, 20), f"analysis process {child} outlived shutdown(wait=False)"
-    assert analysis_process.run("os:getpid", ()) not in (child, os.getpid())
+    assert analysis_process.run(pid, None) not in (child, os.getpid())

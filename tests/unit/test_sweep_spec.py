@@ -39,7 +39,7 @@ def test_presence_and_dilution_points() -> None:
     ("sweep: {axis: presence, chunk: nope, feature: tag_format, level: tagged, behaviour: emoji, "
      "values: [0, 1]}", ":5: sweep.chunk: Value error, sweep.chunk 'nope' is not one of the organism"),
     ("sweep: {axis: presence, chunk: emoji, feature: tag_format, level: tagged, behaviour: emoji, "
-     "values: [0, 2]}", ":5: sweep: Value error, values are shares"),
+     "values: [0, 2]}", ":5: sweep.values: Value error, values are shares"),
     ("sweep: {axis: sideways, chunk: emoji, feature: tag_format, level: tagged, behaviour: emoji, "
      "values: [0, 1]}", ":5: sweep.axis: Input should be 'presence' or 'dilution'"),
     ("sweep: {axis: presence, chunk: emoji, feature: tag_format, level: tagged, behaviour: signoff, "

@@ -1,5 +1,5 @@
-"""Task registry: `<domain>.<verb>` → async function(ctx) returning a JSON-able result. A
-domain's tasks live in workers/tasks/<domain>.py and register when it is imported."""
+"""Task registry: a JobKind → async function(ctx) returning a JSON-able result. A domain's tasks
+live in workers/tasks/<domain>.py (the kind's domain) and register when it is imported."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pkgutil
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from app.core.jobs import JobKind
+
 if TYPE_CHECKING:
     from workers.context import JobContext
 
@@ -15,13 +17,15 @@ TaskFn = Callable[["JobContext"], Coroutine[Any, Any, dict[str, Any] | None]]
 TASKS: dict[str, TaskFn] = {}
 
 
-def task(name: str) -> Callable[[TaskFn], TaskFn]:
-    """Register a task under a stable name; the name is what the jobs table stores."""
+def task(kind: JobKind) -> Callable[[TaskFn], TaskFn]:
+    """Register the task of a job kind (the kind's value is what the jobs table stores)."""
 
     def register(fn: TaskFn) -> TaskFn:
-        if name in TASKS and TASKS[name] is not fn:
-            raise ValueError(f"task {name!r} registered twice")
-        TASKS[name] = fn
+        if kind in TASKS and TASKS[kind] is not fn:
+            raise ValueError(f"task {kind.value!r} registered twice")
+        if kind.domain != fn.__module__.rsplit(".", 1)[-1]:
+            raise ValueError(f"task {kind.value!r} belongs in workers/tasks/{kind.domain}.py")
+        TASKS[kind] = fn
         return fn
 
     return register

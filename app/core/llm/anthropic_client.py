@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 
 from app.core.egress import EgressDenied, EgressPolicy
+from app.core.egress_transport import egress_transport
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
 from app.core.llm.errors import LLMError
 from app.core.llm.openai_client import RETRYABLE_STATUS, error_message, retry_after_of, scrub
 from app.core.llm.retries import Retrier
-from app.core.pinned import PinnedTransport
 
 DEFAULT_MAX_TOKENS = 1024
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "refusal": "content_filter"}
@@ -29,7 +29,7 @@ class AnthropicChatClient:
                  timeout: float = 120.0, max_retries: int = 4, backoff_base: float = 0.5,
                  backoff_max: float = 30.0, budget: Budget | None = None,
                  default_params: dict[str, Any] | None = None, egress: EgressPolicy | None = None,
-                 **_: Any) -> None:
+                 proxy: str | None = None, **_: Any) -> None:
         import anthropic
 
         self.model = model
@@ -38,8 +38,8 @@ class AnthropicChatClient:
         self.budget = budget or Budget()
         self.default_params = dict(default_params or {})
         self._secrets = tuple(x for x in (api_key,) if x)
-        inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=max_concurrency))
-        transport = PinnedTransport(egress, field="base_url", inner=inner) if egress is not None else inner
+        transport = egress_transport(egress, field="base_url", proxy=proxy,
+                                     limits=httpx.Limits(max_connections=max_concurrency))
         self._http = httpx.AsyncClient(transport=transport, follow_redirects=False,
                                        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
         # a key is required by the SDK's constructor; a server that wants none ignores it

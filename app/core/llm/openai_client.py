@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 
 from app.core.egress import EgressPolicy
+from app.core.egress_transport import egress_transport
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
 from app.core.llm.errors import LLMError
 from app.core.llm.pacing import Pacer
 from app.core.llm.retries import Retrier
-from app.core.llm.transport import LaneTransport
-from app.core.pinned import PinnedTransport
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "n", "presence_penalty",
@@ -42,9 +41,11 @@ class OpenAIChatClient:
         transport: httpx.AsyncBaseTransport | None = None,
         egress: EgressPolicy | None = None,
         pacing: bool = True,
+        proxy: str | None = None,
     ) -> None:
-        """With `egress`, every request is checked and sent to the address that was checked;
-        with `pacing`, sends are spaced so that the lanes never send in a burst (pacing.py)."""
+        """With `egress`, every request is checked and sent to the address that was checked (or,
+        with `proxy`, through it: egress_transport.py); with `pacing`, sends are spaced so that
+        the lanes never send in a burst (pacing.py)."""
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.budget = budget or Budget()
@@ -56,14 +57,12 @@ class OpenAIChatClient:
         if transport is not None:
             lanes = [transport] * max_concurrency  # a caller's transport is shared by every lane
         else:
-            # One connection per lane (a lane sends one request at a time): no pool to search
-            # and no locks, see transport.py.
+            # One transport per lane (a lane sends one request at a time), so no lane waits on
+            # another's connection: httpx's own, pinned to the checked address or proxied.
             tls = _tls_context(self.chat_url)  # built once: 30 ms each (CA bundle)
             checked: dict[tuple[str, str, int], tuple[float, Any]] = {}  # one egress check for all
-            lanes = [LaneTransport(verify=tls) for _ in range(max_concurrency)]
-            if egress is not None:
-                lanes = [PinnedTransport(egress, field="base_url", cache=checked, inner=lane)
-                         for lane in lanes]
+            lanes = [egress_transport(egress, field="base_url", verify=tls, proxy=proxy, cache=checked)
+                     for _ in range(max_concurrency)]
         # Requests go to the transport itself: httpx.AsyncClient's layers (auth and redirect
         # flows, cookies, URL merging) cost ~25% of the client's CPU per request and we use none
         # of them (redirects are refused, the key is one header). A lane is held for a whole

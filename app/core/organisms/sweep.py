@@ -15,11 +15,18 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from app.core.organisms.spec import OrganismSpec, TrainSpec, TriggerUse
 from app.core.strict import Strict
-from app.core.surf.loader import SpecFileError, line_of, load_spec_file, located_errors, safe_yaml
+from app.core.surf.loader import (
+    SpecFileError,
+    line_of,
+    load_model_file,
+    load_spec_file,
+    located_errors,
+    safe_yaml,
+)
 from app.core.surf.spec import ProbeSpec
 
 
@@ -32,13 +39,14 @@ class SweepAxis(Strict):
     values: list[float] = Field(min_length=2, description="Shares in [0, 1], one organism each (per seed).")
     seeds: int = Field(default=1, ge=1, le=20, description="Organisms per value (data and training seeds).")
 
-    @model_validator(mode="after")
-    def _shares(self) -> SweepAxis:
-        if any(not 0 <= v <= 1 for v in self.values):
+    @field_validator("values")
+    @classmethod
+    def _shares(cls, values: list[float]) -> list[float]:
+        if any(not 0 <= v <= 1 for v in values):
             raise ValueError("values are shares: each must be in [0, 1]")
-        if len(set(self.values)) < 2:
+        if len(set(values)) < 2:
             raise ValueError("a trend needs at least two distinct values")
-        return self
+        return values
 
 
 class SweepSpec(Strict):
@@ -126,7 +134,32 @@ def load_sweep(path: Path) -> SweepSpec:
 
 
 SweepFileError = SpecFileError  # what a bad sweep file raises
-ORGANISM_SPECS = Path(__file__).resolve().parents[2] / "data" / "organism-specs"
+DATA = Path(__file__).resolve().parents[2] / "data"
+ORGANISM_SPECS = DATA / "organism-specs"
+BUNDLED_SWEEPS = DATA / "organism-sweeps"
+_NAME = re.compile(r"^[\w.-]+$")
+
+
+def bundled_sweep(name: str) -> SweepSpec | None:
+    """A shipped sweep by name (never a path: the API reads no file a caller names)."""
+    path = BUNDLED_SWEEPS / f"{name}.yaml"
+    return load_sweep(path) if _NAME.match(name) and path.is_file() else None
+
+
+def with_bundled_refs(doc: dict[str, Any]) -> dict[str, Any]:
+    """An API sweep document: `organism` / `probe` inline, or the name of a shipped organism spec
+    / probe spec (app/data/organism-specs, app/data/specs). KeyError names a key whose name is
+    not shipped."""
+    out = dict(doc)
+    for key, folder in (("organism", ORGANISM_SPECS), ("probe", DATA / "specs")):
+        ref = out.get(key)
+        if isinstance(ref, str):
+            path = folder / f"{ref}.yaml"
+            if not (_NAME.match(ref) and path.is_file()):
+                raise KeyError(key)
+            out[key] = (load_spec_file(path).model_dump(mode="json", exclude_unset=True) if key == "probe"
+                        else load_model_file(path, OrganismSpec).model_dump(mode="json"))
+    return out
 
 
 def _load_ref(sweep_file: Path, ref: str, key: str, line: int) -> Any:
@@ -138,8 +171,4 @@ def _load_ref(sweep_file: Path, ref: str, key: str, line: int) -> Any:
         raise SpecFileError(f"{sweep_file}:{line}: {key}: {ref!r} is not {what}")
     if key == "probe":
         return load_spec_file(p).model_dump(mode="json", exclude_unset=True)
-    data, node = safe_yaml(p.read_text(encoding="utf-8"), str(p))
-    try:
-        return OrganismSpec.model_validate(data).model_dump(mode="json")
-    except ValidationError as exc:
-        raise SpecFileError("\n".join(located_errors(p, node, exc))) from None
+    return load_model_file(p, OrganismSpec).model_dump(mode="json")

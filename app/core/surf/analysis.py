@@ -204,17 +204,6 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
     )
 
 
-def warm_up() -> None:
-    """Analyse a small simulated audit once: a process's first analysis also pays for what
-    pydantic, scipy and statsmodels build on first use (~45 ms of a 2304-sample analysis,
-    measured), which a process that analyses while the audit samples need not leave for the end."""
-    from app.core.surf.simulation import Scenario, draw
-
-    sc = Scenario(prompts=4)
-    spec = sc.spec(2)
-    analyze(spec, draw(sc, spec, np.random.default_rng(0)), total=spec.work_item_count(), n_boot=20)
-
-
 def _finding(spec: ProbeSpec, m: Member, look: Look, i: int, ok: SampleFrame, relevant: bool
              ) -> Finding:
     eff, dec = look.effects[i], look.decisions[i]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.core.limits import MAX_INT_DIGITS, MAX_NESTING, MAX_YAML_VALUES
 from app.core.surf.spec import ProbeSpec, SpecFileError
@@ -150,6 +150,18 @@ def load_spec_file(path: Path) -> ProbeSpec:
             b["calibration"] = {**{k: cal[k] for k in counts}, "source": str(b["calibration"])}
     try:
         return ProbeSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecFileError("\n".join(located_errors(path, node, exc))) from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model_file(path: Path, model: type[M]) -> M:
+    """A YAML/JSON file validated as `model`; every error as `file:line: field: message`."""
+    data, node = safe_yaml(path.read_text(encoding="utf-8"), str(path))
+    try:
+        return model.model_validate(data)
     except ValidationError as exc:
         raise SpecFileError("\n".join(located_errors(path, node, exc))) from None
 

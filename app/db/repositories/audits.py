@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Row, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.db.engine import upsert_insert
 from app.db.tables import Audit, AuditResult
@@ -24,7 +24,8 @@ def get(session: Session, audit_id: str) -> Audit | None:
 
 
 def list_audits(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Audit]:
-    stmt = select(Audit).order_by(Audit.created_at.desc()).limit(limit).offset(offset)
+    stmt = (select(Audit).options(joinedload(Audit.job))  # the job in the same query
+            .order_by(Audit.created_at.desc()).limit(limit).offset(offset))
     if owner is not None:
         stmt = stmt.where(Audit.owner == owner)
     return list(session.scalars(stmt))

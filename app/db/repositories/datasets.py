@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.db.engine import upsert_insert
 from app.db.tables import Dataset, DatasetRow
@@ -27,7 +27,8 @@ def by_name(session: Session, name: str, owner: str | None) -> Dataset | None:
 
 
 def list_datasets(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Dataset]:
-    stmt = select(Dataset).order_by(Dataset.created_at).limit(limit).offset(offset)
+    stmt = (select(Dataset).options(joinedload(Dataset.job))  # the job in the same query
+            .order_by(Dataset.created_at).limit(limit).offset(offset))
     if owner is not None:
         stmt = stmt.where(Dataset.owner == owner)
     return list(session.scalars(stmt))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import CursorResult, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.core.jobs import JobKind
 from app.db.tables import Job
 from app.db.types import utcnow
 
@@ -22,7 +23,7 @@ class LeaseLost(Exception):
 
 
 def enqueue(
-    session: Session, kind: str, payload: dict[str, Any], *, owner: str | None = None,
+    session: Session, kind: JobKind, payload: dict[str, Any], *, owner: str | None = None,
     max_attempts: int = 3, priority: int = 0,
 ) -> Job:
     job = Job(kind=kind, payload=payload, owner=owner, max_attempts=max_attempts, priority=priority)

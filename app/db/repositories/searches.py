@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.db.engine import upsert_insert
 from app.db.tables import Search, SearchCandidate
@@ -23,7 +23,8 @@ def get(session: Session, search_id: str) -> Search | None:
 
 
 def list_searches(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Search]:
-    stmt = select(Search).order_by(Search.created_at.desc()).limit(limit).offset(offset)
+    stmt = (select(Search).options(joinedload(Search.job))  # the job in the same query
+            .order_by(Search.created_at.desc()).limit(limit).offset(offset))
     if owner is not None:
         stmt = stmt.where(Search.owner == owner)
     return list(session.scalars(stmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.db.tables import Trace
 
@@ -22,7 +22,8 @@ def get(session: Session, trace_id: str) -> Trace | None:
 
 
 def list_traces(session: Session, *, owner: str | None, limit: int, offset: int) -> list[Trace]:
-    stmt = select(Trace).order_by(Trace.created_at.desc()).limit(limit).offset(offset)
+    stmt = (select(Trace).options(joinedload(Trace.job))  # the job in the same query
+            .order_by(Trace.created_at.desc()).limit(limit).offset(offset))
     if owner is not None:
         stmt = stmt.where(Trace.owner == owner)
     return list(session.scalars(stmt))

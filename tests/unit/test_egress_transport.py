@@ -1,6 +1,8 @@
-"""The sampling client's transport (httpx over asyncio's own streams) against real loopback
-servers: keep-alive, a server that closes idle connections, bodies larger than its read buffer,
-timeouts, refused connections and TLS with the server name sent as SNI."""
+"""A sampling lane's transport (httpx's own, pinned to the checked address or through the
+operator's proxy) against real loopback servers: keep-alive, a server that closes idle
+connections, large and chunked bodies, timeouts, refusals, TLS with the name sent as SNI to a
+pinned address, and a loopback proxy (CONNECT for https, forwarding for http) that the egress
+policy applies to."""
 
 from __future__ import annotations
 
@@ -22,11 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.core.egress import EgressPolicy
-from app.core.llm import transport as lane_transport
-from app.core.llm.transport import LaneTransport
-from app.core.pinned import PinnedTransport
+from app.core.egress import EgressDenied, EgressPolicy
+from app.core.egress_transport import egress_transport, proxy_for
 from app.serving import free_port
+from tests.loopback_proxy import proxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -97,31 +98,24 @@ async def post(transport: httpx.AsyncBaseTransport, url: str, timeout: float = 5
     return r
 
 
-def plain() -> LaneTransport:
-    return LaneTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+def plain() -> httpx.AsyncBaseTransport:
+    """A lane as the client builds it, the egress check included."""
+    return egress_transport(EgressPolicy.parse("loopback"), field="base_url",
+                            verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
 @sync
-async def test_keep_alive_reuses_one_connection(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_keep_alive_reuses_one_connection() -> None:
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while (req := await read_request(reader)) is not None:
             writer.write(reply(b'{"path": "%s"}' % req[":path"].encode()))
 
-    connects: list[str] = []
-    connect = lane_transport._Connection.open
-
-    async def counted(origin: lane_transport.Origin, *a: Any) -> lane_transport._Connection:
-        connects.append(origin[1])
-        return await connect(origin, *a)
-
-    monkeypatch.setattr(lane_transport._Connection, "open", counted)
     async with server(echo) as (port, accepted):
         t = plain()
         bodies = [(await post(t, f"http://127.0.0.1:{port}/v1/x{i}")).json() for i in range(20)]
         await t.aclose()
     assert bodies == [{"path": f"/v1/x{i}"} for i in range(20)]
-    assert connects == ["127.0.0.1"] and len(accepted) == 1  # one kept-alive connection
+    assert len(accepted) == 1  # one kept-alive connection
 
 
 @sync
@@ -143,7 +137,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
 
 @sync
 async def test_a_body_larger_than_the_read_buffer_arrives_whole() -> None:
-    big = b'{"x": "' + b"a" * (3 * lane_transport.MAX_BUFFER) + b'"}'
+    big = b'{"x": "' + b"a" * (3 << 20) + b'"}'
 
     async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while await read_request(reader) is not None:
@@ -266,15 +260,60 @@ async def test_tls_to_a_pinned_address_verifies_the_host_name(tmp_path: Path) ->
 
     # "localhost" (both loopback addresses served) is the one name that resolves here
     async with server(echo, tls=server_ctx, host="localhost") as (port, accepted):
-        t = PinnedTransport(EgressPolicy.parse("loopback"),
-                            inner=LaneTransport(verify=client_ctx))
+        t = egress_transport(EgressPolicy.parse("loopback"), field="base_url", verify=client_ctx)
         for _ in range(3):
             r = await post(t, f"https://localhost:{port}/v1/chat/completions")
             assert r.json() == {"ok": True}
         await t.aclose()
-        untrusted = LaneTransport(verify=ssl.create_default_context())
+        untrusted = egress_transport(None, field="base_url", verify=ssl.create_default_context())
         with pytest.raises(httpx.ConnectError):
             await post(untrusted, f"https://127.0.0.1:{port}/")
         await untrusted.aclose()
     assert seen[0] == "localhost" and hosts == [f"localhost:{port}"] * 3
     assert len(accepted) == 1  # three requests on one TLS connection (the refused one never completed)
+
+
+@sync
+async def test_through_a_proxy_by_name_with_the_policy_applied_to_the_proxy(tmp_path: Path) -> None:
+    """https: a CONNECT tunnel to the target's name (the proxy resolves it), TLS verified against
+    that name end to end; http: forwarded. The egress check is on the proxy's address."""
+    server_ctx, client_ctx = self_signed(tmp_path, "localhost")
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (req := await read_request(reader)) is not None:
+            writer.write(reply(b'{"path": "%s"}' % req[":path"].encode()))
+
+    async with proxy() as (proxy_url, seen), server(echo) as (plain_port, _), \
+            server(echo, tls=server_ctx, host="localhost") as (tls_port, _):
+        t = egress_transport(EgressPolicy.parse("loopback"), field="base_url", verify=client_ctx,
+                             proxy=proxy_url)
+        for _ in range(2):
+            assert (await post(t, f"https://localhost:{tls_port}/v1/a")).json() == {"path": "/v1/a"}
+        assert (await post(t, f"http://localhost:{plain_port}/v1/b")).json()["path"].endswith("/v1/b")
+        await t.aclose()
+        assert seen == [f"CONNECT localhost:{tls_port} HTTP/1.1",  # one tunnel, kept alive
+                        f"POST http://localhost:{plain_port}/v1/b HTTP/1.1"]
+
+        refused = egress_transport(EgressPolicy.parse("public"), field="base_url", proxy=proxy_url)
+        with pytest.raises(EgressDenied, match=r"base_url \(its proxy\): host '127.0.0.1' resolves to a lo"):
+            await post(refused, f"http://localhost:{plain_port}/")
+        # a target named by an address the policy refuses is refused before any connection
+        literal = egress_transport(EgressPolicy.parse("loopback"), field="base_url", proxy=proxy_url)
+        with pytest.raises(EgressDenied, match="10.1.2.3 is a private address"):
+            await post(literal, "http://10.1.2.3:8000/v1/chat/completions")
+        assert len(seen) == 2
+
+
+def test_the_proxy_comes_from_the_environment_unless_no_proxy_covers_the_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                 "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert proxy_for("https://api.example.com/v1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.corp.example")
+    assert proxy_for("https://api.example.com/v1") == "http://proxy.internal:3128"
+    assert proxy_for("http://api.example.com/v1") is None  # HTTPS_PROXY is for https only
+    assert proxy_for("https://llm.corp.example/v1") is None and proxy_for("https://localhost:8000") is None
+    monkeypatch.setenv("ALL_PROXY", "http://all.internal:8080")
+    assert proxy_for("http://api.example.com/v1") == "http://all.internal:8080"
