@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from app.audits import analysis_process
+from app.audits import use_cases as audits
 from app.config import Settings
 from app.core.surf.spec import ProbeSpec
 from app.core.text import fmt_q
@@ -20,11 +22,11 @@ from app.db import migrate
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
 from app.errors import InvalidInput
-from app.services import analysis_process, audits, targets
+from app.jobs.registry import load_builtin_tasks
+from app.jobs.runner import Worker
+from app.services import targets
 from app.services.owners import LOCAL, Principal
 from app.startup import collector_paused
-from workers.runner import Worker
-from workers.tasks import load_builtin_tasks
 
 TERMINAL = ("succeeded", *jobs_repo.RESUMABLE)
 tqdm.monitor_interval = 0  # our bar is redrawn by its own loop; tqdm's monitor thread took the GIL
@@ -155,7 +157,7 @@ def run_search_embedded(settings: Settings, spec: Any, *, target_url: str, targe
                         api_key_env: str | None = None, records: Any = None) -> dict[str, Any] | None:
     """A search and its confirmation audit, on the in-process worker; returns search.json.
     `records`: the attribute records the CLI read from the spec's attributes_file."""
-    from app.services import searches
+    from app.searches import use_cases as searches
 
     local = _trusted(settings, api_key_env)
 
@@ -173,7 +175,7 @@ def run_series_embedded(settings: Settings, spec: ProbeSpec, checkpoints: list[t
                         api_key_env: str | None = None) -> dict[str, Any] | None:
     """One spec on each checkpoint (url, model, label), in order, on the in-process worker;
     returns the series with its series.json."""
-    from app.services import series
+    from app.audits import series
 
     local = _trusted(settings, api_key_env).model_copy(update={"audit_chunk_size": 0})
 
@@ -190,7 +192,7 @@ def run_series_embedded(settings: Settings, spec: ProbeSpec, checkpoints: list[t
 
 def confirm_search_embedded(settings: Settings, search_id: str, **options: Any) -> dict[str, Any] | None:
     """A stand-alone confirmation audit of a search's top attributes; returns its report."""
-    from app.services import searches
+    from app.searches import use_cases as searches
 
     local = _trusted(settings, None)
 
@@ -255,7 +257,7 @@ async def run_job(settings: Settings, factory: Any, job_id: str | list[str], uni
 
 def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) -> dict[str, Any] | None:
     """Validate and ingest a JSONL file; returns the dataset summary, or None on failure."""
-    from app.services import datasets
+    from app.datasets import use_cases as datasets
 
     datasets.require_embedder()  # before a row is stored
     upload = datasets.new_upload(settings)
@@ -280,7 +282,8 @@ def ingest_embedded(settings: Settings, path: Path, name: str, on_error: str) ->
 
 def attributes_embedded(settings: Settings, dataset: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """A dataset's attributes extracted on the in-process worker; returns its coverage."""
-    from app.services import dataset_attributes, datasets
+    from app.datasets import attributes as dataset_attributes
+    from app.datasets import use_cases as datasets
 
     def create(s: Session) -> tuple[str, str]:
         job = dataset_attributes.request(s, settings, dataset, params, ME, attach=True)
@@ -293,7 +296,7 @@ def attributes_embedded(settings: Settings, dataset: str, params: dict[str, Any]
 
 
 def trace_embedded(settings: Settings, request: dict[str, Any]) -> dict[str, Any] | None:
-    from app.services import traces
+    from app.datasets import traces
 
     def create(s: Session) -> tuple[str, str]:
         t = traces.create(s, settings, request, ME)

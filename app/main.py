@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
         await asyncio.to_thread(_sweep_uploads, settings, session_factory)
         worker_task = None
         if run_worker:
-            from workers.runner import Worker
+            from app.jobs.runner import Worker
 
             worker = Worker(settings, session_factory)
             app.state.worker = worker
@@ -91,8 +91,8 @@ def create_app(settings: Settings | None = None, *, embedded_worker: bool | None
 
 
 def _sweep_uploads(settings: Settings, factory: Any) -> None:
+    from app.datasets import use_cases as datasets_service
     from app.db.engine import transaction
-    from app.services import datasets as datasets_service
 
     with transaction(factory) as s:
         gone = datasets_service.sweep_uploads(s, settings)

@@ -26,11 +26,12 @@ sys.path.insert(0, str(ROOT))
 from audit_vs_raw import start_target  # noqa: E402  (bench/ is on sys.path: run as a script)
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from app.audits import use_cases as audits  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import migrate  # noqa: E402
 from app.db.engine import make_engine, make_session_factory, transaction  # noqa: E402
 from app.db.repositories import jobs as jobs_repo  # noqa: E402
-from app.services import audits, targets  # noqa: E402
+from app.services import targets  # noqa: E402
 from app.services.owners import Principal  # noqa: E402
 
 ADMIN = os.environ.get("SURFTURF_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -32,9 +32,10 @@ from app.config import Settings  # noqa: E402
 from app.core import embedder  # noqa: E402
 from app.core.organisms.planted import decorate  # noqa: E402
 from app.core.turf.index import VectorIndex  # noqa: E402
+from app.datasets import tasks as dataset_tasks  # noqa: E402
+from app.datasets import use_cases as datasets  # noqa: E402
 from app.db import migrate  # noqa: E402
 from app.db.engine import make_engine, make_session_factory, transaction  # noqa: E402
-from app.services import datasets  # noqa: E402
 from app.services.owners import Principal  # noqa: E402
 
 WORDS = ("why how what does the sky sea star planet empire war vaccine cell energy light river "
@@ -70,7 +71,7 @@ def ingest(n: int, data_dir: Path) -> tuple[float, list[dict[str, object]]]:
     with transaction(factory) as s:
         ds_id = datasets.create(s, settings, "bench", upload, "reject", Principal("bench")).id
     started = time.perf_counter()
-    asyncio.run(datasets.ingest(factory, settings, ds_id, _noop))
+    asyncio.run(dataset_tasks.ingest(factory, settings, ds_id, _noop))
     return time.perf_counter() - started, data
 
 

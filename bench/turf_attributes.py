@@ -1,7 +1,7 @@
 """TURF by attributes: extraction throughput against raw concurrent calls, and the attribute
 trace's latency at a million rows.
 
-1. Throughput: `dataset_attributes.run` (the local engine: rows read in batches, described
+1. Throughput: `app.datasets.tasks.run_attributes` (the local engine: rows read in batches, described
    through surfturf's auditor client, appended to the log) over N ingested rows, against raw
    asyncio + httpx sending the same number of requests at the same concurrency to the same stub
    auditor on loopback (it answers after --latency-ms). Ratio raw time / ours (goal >= 0.9).
@@ -89,7 +89,7 @@ def dataset_of(url: str, n: int) -> tuple[object, object, str]:
 def ray_rows(url: str, n: int, concurrency: int) -> dict[str, float]:
     import resource
 
-    from app.services import attributes_ray
+    from app.datasets import attributes_ray
 
     settings, _, dataset_id = dataset_of(url, n)
     started = time.perf_counter()
@@ -120,7 +120,7 @@ async def _describe_only(factory: object, settings: object, payload: dict[str, o
                          progress: object) -> None:
     """The job with its clustering step left out (what raw calls are compared with)."""
     import app.core.turf.attribute_index as ai
-    from app.services import dataset_attributes
+    from app.datasets import tasks as dataset_attributes
 
     async def no_build(*_: object, **__: object) -> dict[str, object]:
         return dict(dataset_attributes.EMPTY)
@@ -128,7 +128,7 @@ async def _describe_only(factory: object, settings: object, payload: dict[str, o
     saved = ai.build
     ai.build = no_build
     try:
-        await dataset_attributes.run(factory, settings, payload, progress)  # type: ignore[arg-type]
+        await dataset_attributes.run_attributes(factory, settings, payload, progress)  # type: ignore[arg-type]
     finally:
         ai.build = saved
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
+from app.audits import use_cases as service
 from app.core.surf.compare_report import CompareReport
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
 from app.schemas.audits import AuditCreate, AuditList, AuditRead
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
-from app.services import audits as service
 from app.services import jobs as jobs_service
 
 router = APIRouter(tags=["audits"], responses=ERROR_RESPONSES)

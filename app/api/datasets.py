@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
 from app.core.surf.spec import NAME_PATTERN
+from app.datasets import use_cases as service
+from app.datasets.attributes import ExtractionRequest
 from app.errors import PayloadTooLarge
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.schemas.datasets import DatasetList, DatasetRead
 from app.schemas.jobs import JobRead
-from app.services import datasets as service
 from app.services import jobs as jobs_service
-from app.services.dataset_attributes import ExtractionRequest
 
 router = APIRouter(tags=["turf"], responses=ERROR_RESPONSES)
 
@@ -67,7 +67,7 @@ def datasets_attributes(ref: str, body: ExtractionRequest, session: SessionDep, 
     attributes are clustered and summarised, the response attributes indexed (a job: progress,
     cancel, resume without re-asking described rows; coverage in the dataset's meta.attributes).
     Traces then use them (method auto or attributes)."""
-    from app.services import dataset_attributes
+    from app.datasets import attributes as dataset_attributes
 
     job = dataset_attributes.request(session, settings, ref, body.model_dump(), who)
     return JobRead.from_row(job)

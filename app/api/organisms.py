@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
+from app.organisms import sweeps as service
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.schemas.organisms import SweepCreate, SweepList, SweepRead
-from app.services import organism_sweeps as service
 
 router = APIRouter(prefix="/v1/organism-sweeps", tags=["organisms"], responses=ERROR_RESPONSES)
 

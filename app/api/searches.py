@@ -12,8 +12,8 @@ from app.core.search.spec import SearchSpec
 from app.schemas.audits import AuditRead
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.schemas.searches import ConfirmationCreate, SearchCreate, SearchList, SearchRead
+from app.searches import use_cases as service
 from app.services import jobs as jobs_service
-from app.services import searches as service
 
 router = APIRouter(tags=["searches"], responses=ERROR_RESPONSES)
 

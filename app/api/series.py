@@ -6,10 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
+from app.audits import series as service
 from app.errors import Conflict
 from app.schemas.common import ERROR_RESPONSES
 from app.schemas.series import SeriesCreate, SeriesRead
-from app.services import series as service
 
 router = APIRouter(tags=["series"], responses=ERROR_RESPONSES)
 

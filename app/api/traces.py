@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import Reader, SessionDep, SettingsDep, Writer
+from app.datasets import traces as service
 from app.schemas.common import ERROR_RESPONSES, MAX_OFFSET
 from app.schemas.traces import TraceCreate, TraceList, TraceRead
 from app.services import jobs as jobs_service
-from app.services import traces as service
 
 router = APIRouter(tags=["turf"], responses=ERROR_RESPONSES)
 

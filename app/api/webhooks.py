@@ -15,7 +15,7 @@ from app.schemas.webhooks import (
     WebhookSecret,
     WebhookUpdate,
 )
-from app.services import webhooks as service
+from app.webhooks import use_cases as service
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
 

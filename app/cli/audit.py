@@ -64,8 +64,8 @@ def _audit_run(args: argparse.Namespace) -> int:
     tripped = [f"{f['feature']}={f['level']}→{f['behaviour']} miscalibrated" for f in report["findings"]
                if f["miscalibrated"] and args.fail_on in ("miscalibrated", "any")]
     if args.baseline:
+        from app.audits import use_cases as audits
         from app.embedded import with_session
-        from app.services import audits
 
         doc = with_session(settings, lambda s: audits.compare(s, args.baseline, report["audit_id"], None))
         print(compare_table(doc), file=sys.stderr if args.json else sys.stdout)
@@ -78,15 +78,16 @@ def _start_analysis_process(settings: Settings) -> None:
     """Before this process's own imports (SQLAlchemy, the worker): the statistics' process then
     imports scipy on the core they leave idle, and less of that work is left to run beside
     sampling."""
-    from app.services import analysis_process
+    from app.audits import analysis_process
 
     analysis_process.warm(settings.analysis_process)
 
 
 def _audit_list(args: argparse.Namespace) -> int:
+    from app.audits import use_cases as audits
     from app.embedded import ME, with_session
     from app.schemas.audits import AuditRead
-    from app.services import audits, jobs
+    from app.services import jobs
 
     def read(s: Any) -> list[dict[str, Any]]:
         rows = audits.list_audits(s, ME, limit=args.limit, offset=0)
@@ -105,9 +106,10 @@ def _audit_list(args: argparse.Namespace) -> int:
 
 
 def _audit_show(args: argparse.Namespace) -> int:
+    from app.audits import use_cases as audits
     from app.embedded import ME, with_session
     from app.schemas.audits import AuditRead
-    from app.services import audits, jobs
+    from app.services import jobs
 
     audit_id = args.spec
 
@@ -133,8 +135,8 @@ def _audit_show(args: argparse.Namespace) -> int:
 
 
 def _audit_cancel(args: argparse.Namespace) -> int:
+    from app.audits import use_cases as audits
     from app.embedded import ME, with_session
-    from app.services import audits
 
     audit_id = args.spec
 
@@ -160,10 +162,10 @@ def _audit_resume(args: argparse.Namespace) -> int:
 
 def _audit_analyze(args: argparse.Namespace) -> int:
     """Re-analyse a samples file under a spec: no model is called (judges need an auditor)."""
+    from app.audits import use_cases as audits
     from app.core.surf.imports import read_samples
     from app.core.surf.loader import SpecFileError, load_spec_file
     from app.core.surf.samples import SamplesFileError
-    from app.services import audits
     from app.services.auditor import auditor_for
 
     try:
@@ -179,8 +181,8 @@ def _audit_analyze(args: argparse.Namespace) -> int:
 
 def _audit_compare(args: argparse.Namespace) -> int:
     """Two samples files under one spec, or two stored audits: paired by prompt."""
+    from app.audits import use_cases as audits
     from app.core.surf.compare import SpecMismatch
-    from app.services import audits
 
     files = args.baseline is not None or args.candidate is not None
     if files and (len(args.refs) != 1 or args.baseline is None or args.candidate is None):
@@ -253,8 +255,8 @@ def _audit_series(args: argparse.Namespace) -> int:
                for step in result["steps"] for f in step["findings"]
                if f["verdict"] == "grew" and args.fail_on in ("grew", "any")]
     if args.fail_on in ("miscalibrated", "any"):
+        from app.audits import use_cases as audits
         from app.embedded import with_session
-        from app.services import audits
 
         reports = with_session(settings_of(args),
                                lambda s: [audits.get(s, a).report for a in result["audits"]])
@@ -291,9 +293,9 @@ def series_table(doc: dict[str, Any]) -> str:
 
 
 def _compare_files(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    from app.audits import use_cases as audits
     from app.core.surf.loader import SpecFileError, load_spec_file
     from app.core.surf.samples import SamplesFileError, read_jsonl
-    from app.services import audits
     from app.services.auditor import auditor_for
 
     try:
@@ -335,9 +337,9 @@ def compare_table(doc: dict[str, Any]) -> str:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
+    from app.audits import use_cases as audits
     from app.db.engine import make_engine, make_session_factory
     from app.errors import NotFound
-    from app.services import audits
 
     audit_id = args.spec
     settings = settings_of(args)

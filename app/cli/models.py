@@ -63,7 +63,7 @@ def bundled(name_or_path: str, folder: str, what: str) -> Path:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from app.core.organisms.sweep import SweepFileError, load_sweep
     from app.core.reports.html import sweep_html
-    from app.services.organism_lab import embedded_audit, run_sweep
+    from app.organisms.lab import embedded_audit, run_sweep
 
     path = bundled(args.sweep, "organism-sweeps", "sweep")
     try:
@@ -88,7 +88,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from app.cli.turf import read_trace
     from app.core.surf.loader import SpecFileError, load_spec_file
     from app.core.turf.ablation import AblationError
-    from app.services.organism_lab import ablate_organism, embedded_audit
+    from app.organisms.lab import ablate_organism, embedded_audit
 
     folder = Path(args.organism)
     if not (folder / "spec.yaml").exists():
@@ -117,7 +117,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 def cmd_salience(args: argparse.Namespace) -> int:
     from app.core.organisms.salience import SalienceSpec
     from app.core.surf.loader import SpecFileError, load_model_file
-    from app.services.organism_lab import embedded_audit, run_salience
+    from app.organisms.lab import embedded_audit, run_salience
 
     try:
         spec = load_model_file(bundled(args.spec, "organism-salience", "salience spec"), SalienceSpec)

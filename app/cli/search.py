@@ -23,7 +23,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
-    from app.services import searches
+    from app.searches import use_cases as searches
 
     rows = with_session(settings_of(args), lambda s: [
         (r.id, r.name, r.result is not None, r.created_at) for r in searches.list_searches(
@@ -46,7 +46,7 @@ def _confirm(args: argparse.Namespace) -> int:
 
 def _cancel(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
-    from app.services import searches
+    from app.searches import use_cases as searches
 
     status = with_session(settings_of(args), lambda s: searches.cancel(s, args.id, ME).status)
     print(f"search {args.id}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
@@ -55,7 +55,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
-    from app.services import searches
+    from app.searches import use_cases as searches
 
     settings = settings_of(args)
     doc = with_session(settings, lambda s: searches.result(s, args.id, ME))
@@ -153,7 +153,7 @@ def _models(settings: Any, args: argparse.Namespace) -> Any:
 
 def _surf_layout(settings: Any, doc: dict[str, Any], out: Path) -> None:
     from app.embedded import ME, with_session
-    from app.services import searches
+    from app.searches import use_cases as searches
 
     files = with_session(settings, lambda s: searches.write_surf_layout(s, settings, doc["search_id"], ME,
                                                                         out))

@@ -31,8 +31,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from app.db.engine import make_engine, make_session_factory
+    from app.jobs.runner import Worker
     from app.logs import configure_logging
-    from workers.runner import Worker
 
     settings = settings_of(args)
     if args.check:

@@ -106,9 +106,10 @@ def cmd_attributes(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
+    from app.datasets import use_cases as datasets
     from app.embedded import ME, with_session
     from app.schemas.datasets import DatasetRead
-    from app.services import datasets, jobs
+    from app.services import jobs
 
     def read(s: Any) -> Any:
         if args.action == "show":
@@ -131,9 +132,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_traces(args: argparse.Namespace) -> int:
+    from app.datasets import traces
     from app.embedded import ME, with_session
     from app.schemas.traces import TraceRead
-    from app.services import jobs, traces
+    from app.services import jobs
 
     def read(s: Any) -> Any:
         if args.action == "show":
@@ -158,8 +160,8 @@ def cmd_traces(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets_delete(args: argparse.Namespace) -> int:
+    from app.datasets import use_cases as datasets
     from app.embedded import ME, with_session
-    from app.services import datasets
 
     settings = settings_of(args)
     with_session(settings, lambda s: datasets.delete(s, settings, args.id, ME))

@@ -26,8 +26,8 @@ def _schema(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
     from app.schemas.webhooks import WebhookCreate, WebhookRead
-    from app.services import webhooks
     from app.services.validation import validate
+    from app.webhooks import use_cases as webhooks
 
     settings = settings_of(args)
     body = validate(WebhookCreate, {"url": args.url, "events": args.events.split(","),
@@ -52,7 +52,7 @@ def _add(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
     from app.schemas.webhooks import WebhookRead
-    from app.services import webhooks
+    from app.webhooks import use_cases as webhooks
 
     settings = settings_of(args)
     rows = with_session(settings, lambda s: [WebhookRead.model_validate(r).model_dump(mode="json")
@@ -70,7 +70,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
-    from app.services import webhooks
+    from app.webhooks import use_cases as webhooks
 
     with_session(settings_of(args), lambda s: webhooks.delete(s, args.id, ME))
     print(f"removed webhook {args.id}")
@@ -80,7 +80,7 @@ def _remove(args: argparse.Namespace) -> int:
 def _deliveries(args: argparse.Namespace) -> int:
     from app.embedded import ME, with_session
     from app.schemas.webhooks import DeliveryRead
-    from app.services import webhooks
+    from app.webhooks import use_cases as webhooks
 
     rows = with_session(settings_of(args), lambda s: [
         DeliveryRead.model_validate(d).model_dump(mode="json")
@@ -98,7 +98,7 @@ def _deliveries(args: argparse.Namespace) -> int:
 
 def _test_cmd(args: argparse.Namespace) -> int:
     from app.embedded import ME
-    from app.services import webhooks
+    from app.webhooks import use_cases as webhooks
 
     settings = settings_of(args)
     return _deliver_now(settings, lambda s: webhooks.send_test(s, settings, args.id, ME), as_json=args.json)
@@ -106,7 +106,7 @@ def _test_cmd(args: argparse.Namespace) -> int:
 
 def _redeliver(args: argparse.Namespace) -> int:
     from app.embedded import ME
-    from app.services import webhooks
+    from app.webhooks import use_cases as webhooks
 
     settings = settings_of(args)
     return _deliver_now(settings, lambda s: webhooks.redeliver(s, settings, None, args.id, ME),
@@ -119,7 +119,7 @@ def _deliver_now(settings: Any, queue: Any, *, as_json: bool) -> int:
     from app.db.engine import make_engine, make_session_factory, transaction
     from app.embedded import ME, run_job
     from app.schemas.webhooks import DeliveryRead
-    from app.services import webhooks
+    from app.webhooks import use_cases as webhooks
 
     migrate.upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)

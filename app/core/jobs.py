@@ -1,5 +1,6 @@
 """Job kinds: the one list of what a worker can be asked to do. The jobs table stores the value;
-enqueue, the task table (workers/tasks) and the failure path (services/events) all use it."""
+enqueue, the task table (app/jobs/registry.py) and the failure path (app/webhooks/events.py)
+all use it."""
 
 from __future__ import annotations
 
@@ -18,5 +19,5 @@ class JobKind(StrEnum):
 
     @property
     def domain(self) -> str:
-        """The workers/tasks module that runs it."""
+        """The part before the dot: app/jobs/registry.py maps it to the module holding its task."""
         return self.value.split(".", 1)[0]

@@ -13,13 +13,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, SettingsDep
+from app.audits import use_cases as audits
 from app.config import Settings
 from app.core.text import fmt_q
+from app.datasets import traces
+from app.datasets import use_cases as datasets
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from app.schemas.audits import AuditRead
 from app.schemas.datasets import DatasetRead
 from app.schemas.traces import TraceRead
-from app.services import api_keys, audits, datasets, jobs, targets, traces
+from app.services import api_keys, jobs, targets
 from app.services.owners import Principal
 from app.web import sessions
 

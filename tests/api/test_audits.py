@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
+from app.audits.use_cases import analyze_samples
 from app.core.surf.samples import read_jsonl
 from app.core.surf.spec import ProbeSpec
-from app.services.audits import analyze_samples
 from tests.conftest import Api
 
 SPEC: dict[str, Any] = {

@@ -101,8 +101,8 @@ def test_an_audit_started_against_a_baseline_sends_audit_regressed(api: Api, two
 
     from app.db.engine import transaction
     from app.db.tables import WebhookDelivery
-    from app.services import webhooks
     from app.services.owners import Principal
+    from app.webhooks import use_cases as webhooks
 
     with transaction(api.factory) as s:  # the key's owner subscribes (loopback allowed at creation)
         webhooks.create(s, api.settings.model_copy(update={"webhook_egress": "loopback"}),
@@ -163,8 +163,8 @@ def test_a_series_over_http_steps_trends_page_and_regressed_event(api: Api, two_
 
     from app.db.engine import transaction
     from app.db.tables import WebhookDelivery
-    from app.services import webhooks
     from app.services.owners import Principal
+    from app.webhooks import use_cases as webhooks
 
     with transaction(api.factory) as s:
         webhooks.create(s, api.settings.model_copy(update={"webhook_egress": "loopback"}),

@@ -15,12 +15,13 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audits import use_cases as audits
 from app.config import DEV_SECRET, Settings
 from app.core import limits
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
 from app.main import create_app
-from app.services import api_keys, audits, secrets, targets
+from app.services import api_keys, secrets, targets
 from app.services.owners import Principal
 from app.serving import serve_in_thread
 from tests.conftest import Api, make_settings, migrated_sqlite, new_key

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from statsmodels.stats.inter_rater import cohens_kappa
 
+from app.audits import sample_reader
 from app.core.surf.spec import ProbeSpec
 from app.embedded import run_audit_embedded, with_session
 from app.openai_server import Reply, Sampling, create_openai_app
-from app.services import sample_reader
 from app.serving import serve_in_thread
 from tests.conftest import make_settings
 

@@ -7,9 +7,11 @@ import asyncio
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audits import tasks as audit_run
+from app.audits import use_cases as audits
 from app.config import Settings
 from app.db.engine import transaction
-from app.services import audit_run, audits, targets
+from app.services import targets
 from app.services.owners import Principal
 
 SPEC = {

@@ -11,19 +11,21 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audits import use_cases as audits
 from app.config import Settings
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import AuditResult, WebhookDelivery
+from app.jobs.registry import load_builtin_tasks
+from app.jobs.runner import Worker
 from app.organism_server import create_organism_app
 from app.schemas.audits import AuditRead, AuditStatus
-from app.services import audits, targets, webhooks
+from app.services import targets
 from app.services.owners import Principal
 from app.serving import serve_in_thread
+from app.webhooks import use_cases as webhooks
 from tests.conftest import make_settings, organism_spec
 from tests.jobs.test_sigkill import SPEC  # 800 samples
-from workers.runner import Worker
-from workers.tasks import load_builtin_tasks
 
 TESTER = Principal("tester")
 AUDIT_TASKS = {k: v for k, v in load_builtin_tasks().items() if k.startswith("audit.")}

@@ -19,10 +19,10 @@ from app.db.repositories import jobs as repo
 from app.db.tables import Job
 from app.db.types import utcnow
 from app.errors import PermanentError
+from app.jobs.context import JobContext
+from app.jobs.runner import Worker
 from app.services import jobs as jobs_service
 from tests.conftest import make_settings
-from workers.context import JobContext
-from workers.runner import Worker
 
 CALLS: dict[str, int] = {}
 

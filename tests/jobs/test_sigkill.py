@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.audits import use_cases as audits
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import AuditResult, Job
 from app.organism_server import create_organism_app
-from app.services import audits, targets
+from app.services import targets
 from app.services.owners import Principal
 from app.serving import serve_in_thread
 from tests.conftest import make_settings, organism_spec

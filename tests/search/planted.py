@@ -13,10 +13,11 @@ from app.config import Settings
 from app.core.organisms.planted import PlantedSpec
 from app.db.engine import transaction
 from app.db.repositories import jobs as jobs_repo
-from app.services import searches, targets
+from app.jobs.registry import load_builtin_tasks
+from app.jobs.runner import Worker
+from app.searches import use_cases as searches
+from app.services import targets
 from app.services.owners import Principal
-from workers.runner import Worker
-from workers.tasks import load_builtin_tasks
 
 TESTER = Principal("tester")
 PLANTED = PlantedSpec.model_validate({

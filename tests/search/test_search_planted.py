@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app.audits import use_cases as audits
 from app.core.search.result import SearchResult
 from app.db.engine import transaction
 from app.db.tables import SearchCandidate, WebhookDelivery
-from app.services import audits, webhooks
+from app.webhooks import use_cases as webhooks
 from tests.search.planted import TESTER, run_to_end, search_spec, start
 
 PLANTED = {"query_tag", "metadata"}

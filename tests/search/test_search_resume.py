@@ -18,7 +18,7 @@ from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import SearchCandidate
 from app.organism_server import create_organism_app
-from app.services import searches
+from app.searches import use_cases as searches
 from app.serving import serve_in_thread
 from tests.conftest import make_settings
 from tests.search.planted import PLANTED, search_spec, start

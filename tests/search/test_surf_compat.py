@@ -20,7 +20,8 @@ from app.core.search.records import attribute_id, read_records
 from app.core.search.result import SearchResult
 from app.core.surf.spec import SpecFileError
 from app.db.engine import transaction
-from app.services import searches, targets
+from app.searches import use_cases as searches
+from app.services import targets
 from tests.conftest import Api, make_settings, migrated_sqlite
 from tests.search.planted import TESTER, run_to_end
 from tests.search.surf_world import (

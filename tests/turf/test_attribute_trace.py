@@ -205,7 +205,7 @@ def test_a_killed_extraction_resumes_without_asking_about_a_row_twice(
     asked = Counter(rules.asked)
     asked.subtract(before)
     assert set(asked.values()) <= {1, 2} and sum(asked.values()) >= 180
-    from app.services.dataset_attributes import BATCH
+    from app.datasets.tasks import BATCH
 
     assert sum(v - 1 for v in asked.values()) <= 4 * BATCH  # only the rows in flight at the kill, again
     assert len(logged) >= 64 and len({json.loads(x)["o"] for x in log.read_text().splitlines()}) == 180

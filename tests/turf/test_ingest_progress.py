@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.core.turf import ingest as core_ingest
+from app.datasets import tasks as dataset_tasks
+from app.datasets import use_cases as datasets
 from app.db.engine import transaction
 from app.db.tables import DatasetRow
 from app.embedded import ME
-from app.services import datasets
 
 
 @pytest.mark.slow
@@ -38,7 +39,7 @@ def test_progress_counts_rows_as_they_are_stored(settings: Settings,
                               .where(DatasetRow.dataset_id == ds_id))
         seen.append((done, total, message, int(stored or 0)))
 
-    asyncio.run(datasets.ingest(session_factory, settings, ds_id, progress))
+    asyncio.run(dataset_tasks.ingest(session_factory, settings, ds_id, progress))
     storing = [(d, n) for d, _, m, n in seen if m == "storing rows"]
     assert [d for d, _ in storing] == [0, 100, 200, 300, 400, 450]
     assert all(d == n for d, n in storing), storing  # reported only once stored

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from app.audits import analysis_process
 from app.core.surf.analysis import analyze
 from app.core.surf.factorial import expand
 from app.core.surf.report import AuditReport
 from app.core.surf.samples import Sample
 from app.core.surf.spec import ProbeSpec, parse_cell_key
-from app.services import analysis_process
 
 
 def pid(_: object) -> int:
@@ -90,7 +90,7 @@ def test_shutdown_reaps_the_child_and_disabled_stays_here() -> None:
 def test_the_child_of_a_killed_worker_exits() -> None:
     """SIGKILL runs no shutdown; the child must notice on its own, not wait for work forever."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import time; from app.services import analysis_process as a; "
+        [sys.executable, "-c", "import time; from app.audits import analysis_process as a; "
          "from tests.unit.test_analysis_process import pid; print(a.run(pid, None), flush=True); "
          "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from app.audits.use_cases import build_behaviours
 from app.core.llm import OpenAIChatClient
 from app.core.surf.factorial import SampleResult, expand, run_factorial
 from app.core.surf.spec import ProbeSpec
-from app.services.audits import build_behaviours
 
 
 def spec(samples: int = 3, concurrency: int = 8) -> ProbeSpec:

@@ -16,7 +16,7 @@ from app.core.surf.loader import SpecFileError, load_spec_file, safe_yaml
 from app.core.surf.samples import Sample, to_jsonl
 from app.core.surf.spec import ProbeSpec, check_name
 from app.core.text import fmt_q
-from app.services.searches import error_share_problem
+from app.searches.tasks import error_share_problem
 
 BASE = {"name": "s", "behaviours": {"emoji": {"builtin": "emoji"}}}
 

@@ -1,8 +1,10 @@
-"""The architecture holds, layer by layer (DESIGN.md): core ← services ← api / workers.
+"""The architecture holds, layer by layer (README, Architecture): core ← domains (use cases,
+tasks) and shared services ← api / web / cli; app/jobs runs the domains' tasks; the worker
+process (workers/) depends on app and nothing in app on it.
 
-The core is pure domain code (no web framework, no database, no service or API module); routers
-reach storage only through services; workers' tasks call services; the database layer never
-reaches up. Rules are module prefixes, so `app.db` also bans `app.db.repositories.jobs`.
+The core is pure domain code (no web framework, no database, no use case or API module); routers
+reach storage only through use cases; the database layer never reaches up. Rules are module
+prefixes, so `app.db` also bans `app.db.repositories.jobs`.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ("fastapi", "starlette", "uvicorn")
+DOMAINS = ("app.audits", "app.searches", "app.datasets", "app.webhooks", "app.organisms")
 RULES: dict[str, tuple[str, ...]] = {
+    "app": ("workers",),  # the worker process depends on app, never the other way round
     "app/core": (*WEB, "sqlalchemy", "alembic", "app.db", "app.services", "app.api", "app.schemas",
-                 "app.main", "app.config", "app.embedded", "app.cli", "workers"),
-    "app/services": (*WEB, "app.api", "app.main", "app.cli", "workers"),
-    "app/api": ("app.db.repositories", "app.db.tables", "workers.tasks", "app.cli"),
-    "app/web": ("app.db.repositories", "app.db.tables", "workers", "app.cli"),
-    # commands reach storage through services (and app.embedded), like routers do
-    "app/cli": ("app.db.repositories", "app.db.tables", "workers.tasks", "app.api"),
-    "app/db": (*WEB, "app.services", "app.api", "app.schemas", "app.main", "workers"),
-    "app/schemas": ("sqlalchemy", "app.db.repositories", "app.services", "app.api", "workers"),
-    "workers": (*WEB, "app.api", "app.main", "app.cli"),
-    "workers/tasks": ("app.db", "sqlalchemy"),
+                 "app.main", "app.config", "app.embedded", "app.cli", "app.jobs", *DOMAINS),
+    "app/services": (*WEB, "app.api", "app.main", "app.cli", "app.web", "app.jobs", *DOMAINS),
+    **{d.replace(".", "/"): (*WEB, "app.api", "app.main", "app.cli", "app.web") for d in DOMAINS},
+    "app/jobs": (*WEB, "app.api", "app.main", "app.cli", "app.web"),
+    "app/api": ("app.db.repositories", "app.db.tables", "app.jobs", "app.cli"),
+    "app/web": ("app.db.repositories", "app.db.tables", "app.jobs", "app.cli"),
+    # commands reach storage through use cases (and app.embedded), like routers do
+    "app/cli": ("app.db.repositories", "app.db.tables", "app.api"),
+    "app/db": (*WEB, "app.services", "app.api", "app.schemas", "app.main", "app.jobs", *DOMAINS),
+    "app/schemas": ("sqlalchemy", "app.db.repositories", "app.services", "app.api", "app.jobs", *DOMAINS),
+    "workers": (*WEB, "app.api", "app.main"),
 }
 
 
@@ -73,7 +78,7 @@ def test_the_api_starts_without_the_scientific_stack() -> None:
     import subprocess
     import sys
 
-    probe = ("import sys, app.main, workers.runner; print(','.join(m for m in ('numpy', 'scipy', "
+    probe = ("import sys, app.main, app.jobs.runner; print(','.join(m for m in ('numpy', 'scipy', "
              "'statsmodels', 'matplotlib', 'jinja2', 'torch', 'faiss', 'httpx') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=ROOT, timeout=60).stdout.strip()

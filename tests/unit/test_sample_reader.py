@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audits import sample_reader
+from app.audits import use_cases as audits
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.repositories import audits as repo
 from app.db.tables import AuditResult
 from app.db.types import utcnow
-from app.services import audits, sample_reader, targets
+from app.services import targets
 from app.services.owners import Principal
 from tests.conftest import make_settings
 

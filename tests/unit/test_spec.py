@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from app.audits.use_cases import parse_spec
 from app.core.surf.loader import SpecFileError, load_spec_file
 from app.core.surf.spec import ProbeSpec
 from app.errors import InvalidInput
-from app.services.audits import parse_spec
 
 GOOD = """\
 name: tags-and-metadata

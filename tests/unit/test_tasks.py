@@ -1,4 +1,4 @@
-"""The task registry: a task named `<domain>.<verb>` lives in workers/tasks/<domain>.py, so a
+"""The task registry: every job kind has a task, in its domain's app/<domain>/tasks.py, so a
 worker can load one domain without importing the others."""
 
 from __future__ import annotations
@@ -6,25 +6,27 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from workers.tasks import domains, load_builtin_tasks
+from app.core.jobs import JobKind
+from app.jobs.registry import MODULES, domains, load_builtin_tasks
 
 
-def test_each_task_lives_in_its_domains_module() -> None:
+def test_every_job_kind_has_its_task_in_its_domains_module() -> None:
     tasks = load_builtin_tasks()
-    assert sorted({name.split(".", 1)[0] for name in tasks}) == domains()
-    assert {"audit", "webhook"} <= set(domains())
-    for name, fn in tasks.items():
-        assert fn.__module__ == f"workers.tasks.{name.split('.', 1)[0]}", name
+    assert set(tasks) == set(JobKind)
+    assert domains() == sorted(MODULES)
+    for kind, fn in tasks.items():
+        assert fn.__module__ == MODULES[JobKind(kind).domain], kind
 
 
-def test_one_domain_loads_only_its_own_tasks_and_services() -> None:
-    code = ("import sys; from workers.tasks import load_builtin_tasks; "
-            "print(sorted(load_builtin_tasks('audit'))); "
-            "print(sorted(m for m in sys.modules if m.startswith(('workers.tasks.', 'app.services.'))))")
+def test_one_domain_loads_only_its_own_tasks_and_use_cases() -> None:
+    code = ("import sys; from app.jobs.registry import load_builtin_tasks; "
+            "print(sorted(map(str, load_builtin_tasks('audit')))); "
+            "print(sorted(m for m in sys.modules if m.startswith(('app.audits', 'app.searches', "
+            "'app.datasets', 'app.organisms'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     names, modules = out.splitlines()
     assert names == "['audit.chunk', 'audit.run']"
-    assert "workers.tasks.audit" in modules
-    for other in ("workers.tasks.search", "workers.tasks.trace", "app.services.searches",
-                  "app.services.datasets", "app.services.traces"):
+    assert "'app.audits.tasks'" in modules
+    for other in ("app.searches.tasks", "app.datasets.tasks", "app.searches.use_cases",
+                  "app.datasets.use_cases", "app.datasets.traces", "app.organisms.tasks"):
         assert f"'{other}'" not in modules, other

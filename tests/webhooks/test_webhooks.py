@@ -32,9 +32,10 @@ from app.config import Settings
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.errors import RetryLater
 from app.main import create_app
-from app.services import webhooks as webhooks_service
 from app.services.owners import Principal
 from app.serving import free_port, serve_in_thread
+from app.webhooks import tasks as webhook_tasks
+from app.webhooks import use_cases as webhooks_service
 from tests.conftest import Api, make_settings, migrated_sqlite, new_key
 
 SPEC = {"name": "hooked", "prompts": ["Why is the sky blue?", "How do vaccines work?",
@@ -265,7 +266,7 @@ def test_egress_is_checked_at_creation_and_at_delivery(tmp_path: Path,
     public_only = lax.model_copy(update={"webhook_egress": "public"})
     # refused by the delivering process's policy: never connected, said why, retried on schedule
     with pytest.raises(RetryLater, match="egress"):
-        asyncio.run(webhooks_service.deliver(factory, public_only, delivery_id, 1))
+        asyncio.run(webhook_tasks.deliver(factory, public_only, delivery_id, 1))
     assert rec.seen_ids == []
     with transaction(factory) as s:
         d = webhooks_service.get_delivery(s, delivery_id)
@@ -273,12 +274,12 @@ def test_egress_is_checked_at_creation_and_at_delivery(tmp_path: Path,
         assert "SURFTURF_WEBHOOK_EGRESS=public" in d.attempt_log[0]["error"]
     # the schedule spent under the wrong policy: failed, with the reason
     last = len(public_only.webhook_retry_delays) + 1
-    out = asyncio.run(webhooks_service.deliver(factory, public_only, delivery_id, last))
+    out = asyncio.run(webhook_tasks.deliver(factory, public_only, delivery_id, last))
     assert out["status"] == "egress_denied" and rec.seen_ids == []
     # redelivered by a process with the subscription's policy: it arrives
     with transaction(factory) as s:
         webhooks_service.redeliver(s, lax, None, delivery_id, Principal("x"))
-    out = asyncio.run(webhooks_service.deliver(factory, lax, delivery_id, 1))
+    out = asyncio.run(webhook_tasks.deliver(factory, lax, delivery_id, 1))
     assert out["status"] == "delivered" and len(rec.seen_ids) == 1
 
     # a redirect is never followed, wherever it points
@@ -290,7 +291,7 @@ def test_egress_is_checked_at_creation_and_at_delivery(tmp_path: Path,
         rec.secret = secret
         delivery_id = webhooks_service.send_test(s, lax, hook.id, Principal("x")).id
     with pytest.raises(Exception, match="redirect"):  # RetryLater: the schedule takes it from here
-        asyncio.run(webhooks_service.deliver(factory, lax, delivery_id, 1))
+        asyncio.run(webhook_tasks.deliver(factory, lax, delivery_id, 1))
     with transaction(factory) as s:
         d = webhooks_service.get_delivery(s, delivery_id)
         assert d.status == "retrying" and d.attempt_log[0]["status_code"] == 307

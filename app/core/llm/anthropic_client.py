@@ -16,7 +16,7 @@ import httpx
 from app.core.egress import EgressDenied, EgressPolicy
 from app.core.egress_transport import egress_transport
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
-from app.core.llm.errors import LLMError
+from app.core.llm.errors import LLMError, network_error
 from app.core.llm.openai_client import RETRYABLE_STATUS, error_message, retry_after_of, scrub
 from app.core.llm.retries import Retrier
 
@@ -78,8 +78,8 @@ class AnthropicChatClient:
             denied = _cause(exc, EgressDenied)
             if denied is not None:  # refused before connecting, as the OpenAI client reports it
                 raise denied from None
-            raise LLMError(f"cannot reach {self.base_url}: {scrub(str(exc), self._secrets)}",
-                           retryable=True) from exc
+            said = scrub(network_error(exc.__cause__ or exc), self._secrets)
+            raise LLMError(f"cannot reach {self.base_url}: {said}", retryable=True) from exc
         except e.APIStatusError as exc:
             status, said = exc.status_code, scrub(error_message(exc.response), self._secrets)
             raise LLMError(f"target answered HTTP {status}: {said}", status=status,

@@ -17,3 +17,17 @@ class LLMError(Exception):
 
 class BudgetExceeded(LLMError):
     """The request or token budget is spent; callers stop cleanly instead of failing."""
+
+
+def network_error(exc: BaseException) -> str:
+    """What the network said, for a person: httpx's error type and the operating system's own
+    words where the chain holds them ("ConnectError: [Errno 111] Connect call failed
+    ('127.0.0.1', 9)"), not only httpcore's summary ("All connection attempts failed")."""
+    root: BaseException | None = exc
+    words = str(exc) or type(exc).__name__
+    while root is not None:
+        if isinstance(root, OSError) and root.errno is not None:
+            words = str(root)
+            break
+        root = root.__cause__ or root.__context__
+    return f"{type(exc).__name__}: {words}"

@@ -13,7 +13,7 @@ import httpx
 from app.core.egress import EgressPolicy
 from app.core.egress_transport import egress_transport
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
-from app.core.llm.errors import LLMError
+from app.core.llm.errors import LLMError, network_error
 from app.core.llm.pacing import Pacer
 from app.core.llm.retries import Retrier
 
@@ -110,7 +110,7 @@ class OpenAIChatClient:
             raise LLMError(f"timeout talking to {self.base_url}: {type(exc).__name__}",
                            retryable=True) from exc
         except httpx.TransportError as exc:
-            raise LLMError(f"cannot reach {self.base_url}: {exc}", retryable=True) from exc
+            raise LLMError(f"cannot reach {self.base_url}: {network_error(exc)}", retryable=True) from exc
         if 300 <= r.status_code < 400:
             where = scrub(r.headers.get("location", "?"), self._secrets)[:200]
             raise LLMError(f"target answered HTTP {r.status_code} (redirect to {where}); redirects "

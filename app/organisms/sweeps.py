@@ -6,27 +6,20 @@ Off unless the operator sets SURFTURF_ORGANISM_SWEEPS: every point is minutes of
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
-import logging
 import re
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core.jobs import JobKind
 from app.core.organisms.sweep import BUNDLED_SWEEPS, SweepSpec, bundled_sweep, with_bundled_refs
-from app.core.surf.spec import ProbeSpec
-from app.db.engine import transaction
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Job
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import jobs as jobs_service
 from app.services.owners import Principal
 from app.services.validation import validate
-
-log = logging.getLogger("surfturf.organisms")
 
 
 def parse(sweep: str | dict[str, Any], settings: Settings) -> SweepSpec:
@@ -53,7 +46,7 @@ def parse(sweep: str | dict[str, Any], settings: Settings) -> SweepSpec:
             if named is None:
                 raise
             raise InvalidInput(str(exc), field=f"sweep.sweep.{named.group(1)}") from None
-    from app.services.audits import parse_spec
+    from app.audits.use_cases import parse_spec
 
     # the server's caps on prompts and samples hold for each of the sweep's audits
     parse_spec(spec.probe.model_dump(mode="json"), settings=settings, prefix="sweep.probe")
@@ -95,52 +88,3 @@ def cancel(session: Session, sweep_id: str, who: Principal) -> Job:
     return jobs_service.cancel(session, sweep_id, who)
 
 
-async def execute(factory: sessionmaker[Session], settings: Settings, job_id: str, payload: dict[str, Any],
-                  progress: Any, *, attempt: int, guard: Any, halt: asyncio.Event | None) -> dict[str, Any]:
-    """Every point's organism built (or found in DATA_DIR's cache) and audited; a retry resumes
-    at the first point without a stored audit."""
-    from app.services import audit_run, audits, targets
-    from app.services.organism_lab import run_sweep
-
-    missing = [m for m in ("torch", "transformers", "peft") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise Unavailable(f"this worker cannot fine-tune organisms: {', '.join(missing)} not installed "
-                          "(pip install 'surfturf[local-hf]')")
-    sweep = SweepSpec.model_validate(payload["sweep"])
-    # the organism is served on this worker's loopback; one job samples it (no chunk jobs elsewhere)
-    local = settings.model_copy(update={"target_egress": "loopback", "audit_chunk_size": 0})
-    with transaction(factory) as s:
-        owner = (jobs_repo.get(s, job_id) or Job()).owner or ""
-    at = {"done": 0, "total": len(sweep.points()), "point": ""}
-
-    async def sweep_progress(done: int, total: int, message: str) -> None:
-        at.update(done=done, total=total, point=message)
-        await progress(done, total, message)
-
-    async def audit(probe: ProbeSpec, url: str, model: str) -> dict[str, Any]:
-        def create_audit() -> str:
-            with transaction(factory) as s:
-                guard(s)
-                target = targets.named(s, local, base_url=url, model=model, api_key_env=None, owner=owner)
-                return audits.create(s, local, target_id=target.id, spec=probe.model_dump(mode="json"),
-                                     who=Principal(owner), run_by=job_id).id
-
-        audit_id = await asyncio.to_thread(create_audit)
-
-        async def audit_progress(done: int, total: int | None = None, message: str | None = None) -> None:
-            await progress(at["done"], at["total"], f"{at['point']}: audit {audit_id} {message or ''}")
-
-        await audit_run.execute(factory, local, audit_id, audit_progress, attempt=attempt, guard=guard,
-                                halt=halt)
-
-        def report() -> dict[str, Any]:
-            with transaction(factory) as s:
-                row = audits.get(s, audit_id)
-                if row.report is None:
-                    raise RuntimeError(f"audit {audit_id} of organism {model} ended without a report")
-                return dict(row.report)
-
-        return await asyncio.to_thread(report)
-
-    doc = await run_sweep(local, sweep, audit, log=log.info, progress=sweep_progress)
-    return {**doc, "sweep_id": job_id}

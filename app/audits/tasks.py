@@ -14,6 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audits import analysis_calls as calls
+from app.audits import analysis_process
+from app.audits.use_cases import build_behaviours, get, regressions
 from app.config import Settings
 from app.core.jobs import JobKind
 from app.core.llm import Budget
@@ -28,11 +31,11 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Target
 from app.db.types import utcnow
 from app.errors import Halted, SurfturfError, TargetFailed, Waiting
-from app.services import analysis_calls as calls
-from app.services import analysis_process, auditor
+from app.jobs.context import JobContext
+from app.jobs.registry import task
+from app.services import auditor
 from app.services import targets as targets_service
 from app.services.auditor import ProgressFn, auditor_for, close_auditor
-from app.services.audits import build_behaviours, get, regressions
 
 Guard = Callable[[Session], None]  # raises inside a transaction when this attempt may not write
 EVERY_SAMPLE = "budget: every planned sample taken"
@@ -308,7 +311,7 @@ def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, l
             ) -> AuditReport:
     """Analyse every stored sample (in the analysis process) and store the report, once; a
     worker thread."""
-    from app.services import events
+    from app.webhooks import events
 
     with transaction(factory) as s:
         per_attempt = usage(s)
@@ -362,3 +365,19 @@ def _error_share_problem(report: AuditReport, spec: ProbeSpec, first_error: str 
                 f"design.max_error_rate {spec.design.max_error_rate:.0%}; first: {first_error} "
                 "(the report keeps what was gathered)")
     return None
+
+
+# What a worker runs: each job kind's task, registered with app/jobs/registry.py.
+
+@task(JobKind.audit_run)
+async def run_task(ctx: JobContext) -> dict[str, Any]:
+    return await execute(ctx.session_factory, ctx.settings, ctx.payload["audit_id"], ctx.progress,
+                         attempt=ctx.attempt, guard=ctx.guard, halt=ctx.halt)
+
+
+@task(JobKind.audit_chunk)
+async def chunk_task(ctx: JobContext) -> dict[str, Any]:
+    result = await execute_chunk(ctx.session_factory, ctx.settings, ctx.payload["audit_id"],
+                                 ctx.payload["chunk"], ctx.progress, job_id=ctx.job_id, attempt=ctx.attempt,
+                                 guard=ctx.guard, halt=ctx.halt)
+    return {**result, "worker": ctx.worker_id}

@@ -1,5 +1,5 @@
-"""Datasets: receive an upload (app/core/turf/upload.py), then ingest it: rows, attributes,
-embeddings, FAISS indexes, prompt clusters and the group codes traces count over."""
+"""Dataset use cases: receive an upload (app/core/turf/upload.py) and queue its ingest (rows,
+embeddings, FAISS indexes, prompt clusters, group codes: tasks.py), read, list, delete."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from app.db.repositories import datasets as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput, Unavailable
-from app.services.auditor import ProgressFn
 from app.services.owners import Principal, visible
 
 T = TypeVar("T")
@@ -175,39 +174,5 @@ def dataset_dir(settings: Settings, dataset_id: str) -> Path:
     return settings.data_dir / "datasets" / dataset_id
 
 
-class _DatabaseRows:
-    """TURF's RowStore (app/core/turf/ingest.py) over the dataset_rows table, a transaction a call."""
-
-    def __init__(self, factory: sessionmaker[Session], dataset_id: str) -> None:
-        self.factory, self.dataset_id = factory, dataset_id
-
-    def insert(self, rows: list[dict[str, Any]]) -> None:
-        with transaction(self.factory) as s:
-            repo.insert_rows(s, self.dataset_id, rows)
-
-    def read(self, lo: int, hi: int, columns: tuple[str, ...]) -> list[Any]:
-        with transaction(self.factory) as s:
-            return repo.rows_in_range(s, self.dataset_id, lo, hi, columns)
-
-    def set_clusters(self, pairs: list[tuple[Any, int]]) -> None:
-        with transaction(self.factory) as s:
-            repo.set_clusters(s, pairs)
 
 
-async def ingest(factory: sessionmaker[Session], settings: Settings, dataset_id: str,
-                 progress: ProgressFn, batch: int = 256) -> dict[str, Any]:
-    """The core pipeline (app/core/turf/ingest.py) over this dataset's upload and rows."""
-    from app.core.turf.ingest import ingest as run_ingest  # torch, faiss: imported where they run
-    from app.services import events
-
-    with transaction(factory) as s:
-        ds = get(s, dataset_id)
-        path, total = Path(ds.upload_path), int(ds.meta.get("lines", 0)) - int(ds.meta.get("bad_lines", 0))
-    meta = await run_ingest(path, _DatabaseRows(factory, dataset_id), dataset_dir(settings, dataset_id),
-                            progress, total=total, batch=batch, exact_limit=settings.turf_exact_limit)
-    with transaction(factory) as s:
-        ds = get(s, dataset_id)
-        ds.n_rows, ds.status = meta["rows"], "ready"
-        ds.meta = {**ds.meta, **meta}
-        events.dataset_ready(s, settings, ds)
-    return {"dataset_id": dataset_id, "rows": meta["rows"], "skipped": len(ds.skipped or [])}

@@ -7,13 +7,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.audits import sample_reader
+from app.audits import use_cases as audits
 from app.config import Settings
 from app.core.surf.spec import ProbeSpec
 from app.db.repositories import series as repo
 from app.db.tables import Series
 from app.db.types import utcnow
 from app.errors import InvalidInput
-from app.services import audits, jobs, sample_reader
+from app.services import jobs
 from app.services import targets as targets_service
 from app.services.owners import Principal, visible
 

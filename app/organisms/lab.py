@@ -163,10 +163,10 @@ async def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any
     rerun resumes where it stopped."""
     import yaml
 
+    from app.audits import use_cases as audits
     from app.core.organisms.ablation import ablate
     from app.core.turf.ablation import traced_chunk, traced_trigger
     from app.embedded import with_session
-    from app.services import audits
 
     spec = OrganismSpec.from_file(folder / "spec.yaml")
     rows = [json.loads(line) for line in (folder / "data.jsonl").read_text(encoding="utf-8").splitlines()
@@ -200,10 +200,10 @@ async def run_salience(settings: Settings, spec: SalienceSpec, audit: AuditFn,
     conflict, per prompt; a Bradley–Terry ranking over all of them beside the post's order."""
     import numpy as np
 
+    from app.audits import sample_reader
     from app.core.organisms.salience import POST_TIERS, conflict_scores, not_plantable
     from app.core.stats.ranking import conflict_ranking
     from app.embedded import with_session
-    from app.services import sample_reader
 
     names = [t.feature for t in spec.features]
     started = time.perf_counter()

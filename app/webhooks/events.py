@@ -29,7 +29,7 @@ from app.schemas.events import (
     SearchEventData,
     TraceEventData,
 )
-from app.services import webhooks
+from app.webhooks import use_cases as webhooks
 
 
 def _links(audit_id: str) -> AuditLinks:

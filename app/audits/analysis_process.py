@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
-R = TypeVar("R")  # a request of app.services.analysis_calls
+R = TypeVar("R")  # a request of app.audits.analysis_calls
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -44,7 +44,7 @@ def _start() -> None:
     idle = _policy(getattr(os, "SCHED_IDLE", None))
     import statsmodels.regression.linear_model  # noqa: F401  (interactions import it late)
 
-    from app.services.analysis_calls import warm_up  # reads the samples it analyses
+    from app.audits.analysis_calls import warm_up
 
     warm_up()
     gc.collect()
@@ -107,7 +107,7 @@ def _call_in_child(fn: Callable[[R], T], request: R) -> T:
 def run(fn: Callable[[R], T], request: R, *, enabled: bool = True,
         meanwhile: Callable[[], object] | None = None) -> T:
     """fn(request) in the analysis process (started here if sampling did not), else here. `fn` is
-    a module-level function of app.services.analysis_calls, `request` its typed request (both
+    a module-level function of app.audits.analysis_calls, `request` its typed request (both
     pickle: by reference, and as plain data). `meanwhile`: this process's own work, done while
     the child computes (before, without one)."""
     warm(enabled)

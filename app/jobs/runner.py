@@ -23,9 +23,9 @@ from app.db.repositories import jobs as repo
 from app.db.repositories.jobs import LeaseLost
 from app.db.types import utcnow
 from app.errors import Failure, Halted, RetryLater, Waiting, failure_of
-from app.services import events
-from workers.context import JobContext
-from workers.tasks import TaskFn, load_builtin_tasks
+from app.jobs.context import JobContext
+from app.jobs.registry import TaskFn, load_builtin_tasks
+from app.webhooks import events
 
 log = logging.getLogger("surfturf.worker")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.audits import sample_reader
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
-from app.services import sample_reader
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Audit use cases: create (audit + job in one transaction), read, cancel, resume, re-analyse.
-Running one is audit_run's."""
+Running one is tasks.py's."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audits import sample_reader
 from app.config import Settings
 from app.core.behaviours.base import Behaviour
 from app.core.behaviours.registry import build_behaviour
@@ -27,7 +28,6 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Job
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services import jobs as jobs_service
-from app.services import sample_reader
 from app.services import targets as targets_service
 from app.services.auditor import configured
 from app.services.owners import Principal, visible

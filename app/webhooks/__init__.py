@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, the events the other domains emit, and delivery (a task)."""
