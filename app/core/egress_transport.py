@@ -1,5 +1,6 @@
-"""The HTTP transport for a URL someone supplied (a target, an auditor): httpx's own (httpcore
-underneath), sent to the address the egress policy approved, or through the operator's proxy.
+"""The HTTP transport for a URL someone supplied (a target, an auditor): httpcore underneath
+(a lane's own connection, or httpx's pool), sent to the address the egress policy approved, or
+through the operator's proxy.
 
 Through a proxy the policy applies to the proxy: it must be an address the policy allows, and a
 plain-http proxy is connected to at the address that was checked. The target's host is then the
@@ -15,9 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.core.egress import EgressDenied, EgressPolicy, IPAddress, address_class
+from app.core.llm.lanes import LaneTransport
 from app.core.pinned import PinnedTransport
 
-# A sampling lane sends one request at a time: one kept-alive connection is all it reuses.
+# Through a proxy a lane is httpx's transport: one kept-alive connection is all it reuses.
 LANE_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=1, keepalive_expiry=5.0)
 
 
@@ -33,7 +35,7 @@ def proxy_for(url: str) -> str | None:
 
 
 class ProxiedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, policy: EgressPolicy, proxy: str, *, field: str, verify: ssl.SSLContext | bool,
+    def __init__(self, policy: EgressPolicy, proxy: str, *, field: str, verify: ssl.SSLContext,
                  limits: httpx.Limits) -> None:
         self.policy, self.proxy, self.field = policy, proxy, field
         self._verify, self._limits = verify, limits
@@ -57,17 +59,21 @@ class ProxiedTransport(httpx.AsyncBaseTransport):
             await self._inner.aclose()
 
 
-def egress_transport(policy: EgressPolicy | None, *, field: str, verify: ssl.SSLContext | bool = True,
-                     proxy: str | None = None, limits: httpx.Limits = LANE_LIMITS,
+def egress_transport(policy: EgressPolicy | None, *, field: str, verify: ssl.SSLContext | None = None,
+                     proxy: str | None = None, limits: httpx.Limits | None = None,
                      cache: dict[tuple[str, str, int], tuple[float, IPAddress]] | None = None,
                      ) -> httpx.AsyncBaseTransport:
-    """`proxy`: the operator's (proxy_for, when SURFTURF_TARGET_PROXY allows it). `cache`: the
-    egress checks, shared by the transports of one client's lanes."""
+    """A sampling lane's transport (app/core/llm/lanes.py), or with `limits` a pool of them (an
+    SDK's client). `proxy`: the operator's (proxy_for, when SURFTURF_TARGET_PROXY allows it), which
+    httpx's own transport speaks. `cache`: the egress checks, shared by one client's lanes."""
+    tls = verify if verify is not None else httpx.create_ssl_context()
     if proxy is not None:
+        pool = limits or LANE_LIMITS
         if policy is None:
-            return httpx.AsyncHTTPTransport(verify=verify, limits=limits, proxy=httpx.Proxy(proxy))
-        return ProxiedTransport(policy, proxy, field=field, verify=verify, limits=limits)
-    inner = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+            return httpx.AsyncHTTPTransport(verify=tls, limits=pool, proxy=httpx.Proxy(proxy))
+        return ProxiedTransport(policy, proxy, field=field, verify=tls, limits=pool)
+    inner: httpx.AsyncBaseTransport = (LaneTransport(verify=tls) if limits is None
+                                       else httpx.AsyncHTTPTransport(verify=tls, limits=limits))
     return inner if policy is None else PinnedTransport(policy, field=field, cache=cache, inner=inner)
 
 

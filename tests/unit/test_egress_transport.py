@@ -1,4 +1,4 @@
-"""A sampling lane's transport (httpx's own, pinned to the checked address or through the
+"""A sampling lane's transport (httpcore's connection, pinned to the checked address, or httpx's through the
 operator's proxy) against real loopback servers: keep-alive, a server that closes idle
 connections, large and chunked bodies, timeouts, refusals, TLS with the name sent as SNI to a
 pinned address, and a loopback proxy (CONNECT for https, forwarding for http) that the egress
