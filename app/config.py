@@ -95,9 +95,6 @@ class Settings(BaseSettings):
     target_proxy: bool = Field(default=False, description="Send target and auditor calls through the "
                                "proxy HTTPS_PROXY / HTTP_PROXY / ALL_PROXY name (NO_PROXY hosts go direct); "
                                "the egress policy then applies to the proxy's address.")
-    target_pacing: bool = Field(default=True, description="Space an audit's sends so that its "
-                                "lanes never send in a burst (at most 1 ms apart; see "
-                                "app/core/llm/pacing.py).")
 
     # Size and shape limits: what one request, upload or worker is allowed to hold.
     # Defaults from app/core/limits.py, the one place each number lives.

@@ -102,7 +102,6 @@ def make_client(settings: Settings, row: Target, *, concurrency: int | None = No
         timeout=settings.target_timeout_seconds,
         default_params=row.default_params,
         egress=policy(settings),
-        pacing=settings.target_pacing,
         proxy=proxy_for(row.base_url) if settings.target_proxy else None,
         **overrides,
     )

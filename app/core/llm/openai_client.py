@@ -14,7 +14,6 @@ from app.core.egress import EgressPolicy
 from app.core.egress_transport import egress_transport
 from app.core.llm.base import Budget, ChatResponse, Message, Usage
 from app.core.llm.errors import LLMError, network_error
-from app.core.llm.pacing import Pacer
 from app.core.llm.retries import Retrier
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -40,12 +39,10 @@ class OpenAIChatClient:
         default_params: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         egress: EgressPolicy | None = None,
-        pacing: bool = True,
         proxy: str | None = None,
     ) -> None:
         """With `egress`, every request is checked and sent to the address that was checked (or,
-        with `proxy`, through it: egress_transport.py); with `pacing`, sends are spaced so that
-        the lanes never send in a burst (pacing.py)."""
+        with `proxy`, through it: egress_transport.py)."""
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.budget = budget or Budget()
@@ -75,7 +72,7 @@ class OpenAIChatClient:
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()
         self._url = httpx.URL(self.chat_url)
         self._retrier = Retrier(self.usage, self.budget, max_retries=max_retries, backoff_base=backoff_base,
-                                backoff_max=backoff_max, pacer=Pacer(max_concurrency) if pacing else None)
+                                backoff_max=backoff_max)
 
     @property
     def chat_url(self) -> str:

@@ -12,21 +12,18 @@ from collections.abc import Awaitable, Callable
 
 from app.core.llm.base import Budget, ChatResponse, Usage
 from app.core.llm.errors import BudgetExceeded, LLMError
-from app.core.llm.pacing import Pacer
 
 
 class Retrier:
     def __init__(self, usage: Usage, budget: Budget, *, max_retries: int, backoff_base: float,
-                 backoff_max: float, pacer: Pacer | None = None) -> None:
-        self.usage, self.budget, self.pacer = usage, budget, pacer
+                 backoff_max: float) -> None:
+        self.usage, self.budget = usage, budget
         self.max_retries, self.backoff_base, self.backoff_max = max_retries, backoff_base, backoff_max
 
     async def call(self, send: Callable[[], Awaitable[ChatResponse]]) -> ChatResponse:
         await self.budget.reserve()
         self.usage.requests += 1
         for attempt in range(1, self.max_retries + 2):
-            if self.pacer is not None:
-                await self.pacer.wait()
             started = time.perf_counter()
             try:
                 resp = await send()
@@ -39,8 +36,6 @@ class Retrier:
                 await asyncio.sleep(self.delay(attempt, err.retry_after))
                 continue
             elapsed = time.perf_counter() - started
-            if self.pacer is not None:
-                self.pacer.observe(elapsed)
             resp.latency_ms = elapsed * 1000
             resp.attempts = attempt
             self.usage.succeeded += 1
