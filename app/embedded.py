@@ -354,4 +354,3 @@ def findings_table(report: dict[str, Any]) -> str:
     if report.get("ranking"):
         lines.append("salience (Bradley-Terry): " + " > ".join(r["feature"] for r in report["ranking"]))
     return "\n".join(lines)
-

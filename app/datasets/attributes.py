@@ -79,7 +79,3 @@ def chosen_rows(n: int, req: ExtractionRequest) -> list[int]:
     if req.rows is None or req.rows >= n:
         return list(range(n))
     return sorted(random.Random(0).sample(range(n), req.rows))
-
-
-
-

@@ -77,11 +77,3 @@ def result(session: Session, trace_id: str, who: Principal) -> dict[str, Any]:
 
 def list_traces(session: Session, who: Principal, *, limit: int, offset: int) -> list[Trace]:
     return traces_repo.list_traces(session, owner=who.scope, limit=limit, offset=offset)
-
-
-
-
-
-
-
-

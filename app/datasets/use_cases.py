@@ -172,7 +172,3 @@ def list_datasets(session: Session, who: Principal, *, limit: int, offset: int) 
 
 def dataset_dir(settings: Settings, dataset_id: str) -> Path:
     return settings.data_dir / "datasets" / dataset_id
-
-
-
-

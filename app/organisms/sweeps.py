@@ -86,5 +86,3 @@ def result(session: Session, sweep_id: str, who: Principal) -> dict[str, Any]:
 def cancel(session: Session, sweep_id: str, who: Principal) -> Job:
     get(session, sweep_id, who)
     return jobs_service.cancel(session, sweep_id, who)
-
-

@@ -43,10 +43,6 @@ if TYPE_CHECKING:
     pass
 
 
-
-
-
-
 def _row(c: Candidate) -> dict[str, Any]:
     return {"run": c.run, "iteration": c.iteration, "idx": c.index, "attributes": c.attributes,
             "prompt_index": c.prompt_index, "prompt": c.prompt, "system": c.system,
@@ -259,8 +255,6 @@ async def _replay(spec: SearchSpec, pool: Pool, stored: dict[Any, Candidate]) ->
     return await run_search(spec, pool, split_prompts(spec)[0], write_query=never, answer=never,
                             judge=never, judge_uses_auditor=False, stored=stored, sink=never,
                             progress=never)
-
-
 
 
 def _listed(pool: Pool, cands: list[Candidate]) -> list[Attribute]:

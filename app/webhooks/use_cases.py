@@ -150,11 +150,3 @@ def redeliver(session: Session, settings: Settings, webhook_id: str | None, deli
     d.status, d.next_attempt_at = "pending", None
     _schedule(session, settings, d, hook.owner)
     return d
-
-
-
-
-
-
-
-

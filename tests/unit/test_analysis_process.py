@@ -139,7 +139,6 @@ def test_the_child_imports_idle_then_analyses_niced_below_sampling() -> None:
     assert analysis_process.run(idle_round_trip, None) == (os.SCHED_IDLE, os.SCHED_OTHER)
 
 
-
 def _appears(path: Path, seconds: float = 20.0) -> bool:
     deadline = time.monotonic() + seconds
     while not path.exists():

@@ -93,5 +93,3 @@ def iter_results(session: Session, audit_id: str, chunk: int = 5000) -> Iterator
     stmt = (select(*SAMPLE_COLUMNS).where(AuditResult.audit_id == audit_id)
             .order_by(AuditResult.id).execution_options(yield_per=chunk))
     yield from session.execute(stmt)
-
-
