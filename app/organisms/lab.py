@@ -185,7 +185,9 @@ async def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any
                                     answers=f"ablated:{mode}", rows=new_rows, log=log)
     log(f"auditing {new_spec.name}")
     after = await _audited(settings, ablated, new_spec.name, probe, out / "after.json", audit)
-    compare = with_session(settings, lambda s: audits.compare(s, before["audit_id"], after["audit_id"], None))
+    # the comparison renders prompts with asyncio.run of its own: off this event loop
+    compare = await asyncio.to_thread(
+        with_session, settings, lambda s: audits.compare(s, before["audit_id"], after["audit_id"], None))
     (out / "compare.json").write_text(json.dumps(compare, indent=2), encoding="utf-8")
     doc = {"organism": name, "ablated": new_spec.name, "change": change,
            "train_seconds": built.get("seconds"),
