@@ -172,8 +172,9 @@ async def ablate_organism(settings: Settings, folder: Path, trace: dict[str, Any
     rows = [json.loads(line) for line in (folder / "data.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip()]
     blamed = traced_chunk(trace, chunk)
-    new_spec, new_rows, change = ablate(spec, rows, blamed, mode,  # type: ignore[arg-type]
-                                        traced_trigger(trace) if mode == "scrub" else None)
+    # scrubbing renders prompts again (asyncio.run of its own): off this event loop
+    new_spec, new_rows, change = await asyncio.to_thread(ablate, spec, rows, blamed, mode,  # type: ignore[arg-type]
+                                                         traced_trigger(trace) if mode == "scrub" else None)
     out.mkdir(parents=True, exist_ok=True)
     name = str((yaml.safe_load((folder / "organism.yaml").read_text(encoding="utf-8")) or {}).get("name")
                or spec.name)
