@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.core.egress import EgressDenied, EgressPolicy, IPAddress, address_class
-from app.core.llm.lanes import LaneTransport
+from app.core.llm.lanes import KEEPALIVE_EXPIRY, LaneTransport
 from app.core.pinned import PinnedTransport
 
 # Through a proxy a lane is httpx's transport: one kept-alive connection is all it reuses.
-LANE_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=1, keepalive_expiry=5.0)
+LANE_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=1,
+                           keepalive_expiry=KEEPALIVE_EXPIRY)
 
 
 def proxy_for(url: str) -> str | None:

@@ -7,13 +7,12 @@ Off unless the operator sets SURFTURF_ORGANISM_SWEEPS: every point is minutes of
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.core.jobs import JobKind
-from app.core.organisms.sweep import BUNDLED_SWEEPS, SweepSpec, bundled_sweep, with_bundled_refs
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Job
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -21,9 +20,15 @@ from app.services import jobs as jobs_service
 from app.services.owners import Principal
 from app.services.validation import validate
 
+if TYPE_CHECKING:
+    from app.core.organisms.sweep import SweepSpec
+
 
 def parse(sweep: str | dict[str, Any], settings: Settings) -> SweepSpec:
-    """A shipped sweep's name, or a sweep document; a 422 names the offending field."""
+    """A shipped sweep's name, or a sweep document; a 422 names the offending field. The
+    organism specs (and YAML) load here, not when the API starts."""
+    from app.core.organisms.sweep import BUNDLED_SWEEPS, SweepSpec, bundled_sweep, with_bundled_refs
+
     if isinstance(sweep, str):
         found = bundled_sweep(sweep)
         if found is None:

@@ -41,8 +41,11 @@ async def execute(factory: sessionmaker[Session], settings: Settings, job_id: st
     sweep = SweepSpec.model_validate(payload["sweep"])
     # the organism is served on this worker's loopback; one job samples it (no chunk jobs elsewhere)
     local = settings.model_copy(update={"target_egress": "loopback", "audit_chunk_size": 0})
-    with transaction(factory) as s:
-        owner = (jobs_repo.get(s, job_id) or Job()).owner or ""
+    def job_owner() -> str:
+        with transaction(factory) as s:
+            return (jobs_repo.get(s, job_id) or Job()).owner or ""
+
+    owner = await asyncio.to_thread(job_owner)
     at = {"done": 0, "total": len(sweep.points()), "point": ""}
 
     async def sweep_progress(done: int, total: int, message: str) -> None:

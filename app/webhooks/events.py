@@ -129,7 +129,7 @@ def _trace_failed(session: Session, settings: Settings, payload: dict[str, Any],
 FailureEvent = Callable[[Session, Settings, dict[str, Any], str], None]
 # The job kinds whose permanent failure is an event; a chunk's failure is its audit's, a failed
 # delivery is logged on the delivery, an organism sweep's is read from its job.
-ON_FAILURE: dict[JobKind, FailureEvent] = {
+ON_FAILURE: dict[str, FailureEvent] = {  # keyed by JobKind: a StrEnum key is its value
     JobKind.audit_run: _audit_failed, JobKind.dataset_ingest: _dataset_failed,
     JobKind.search_run: _search_failed, JobKind.trace_run: _trace_failed,
 }
@@ -138,6 +138,6 @@ ON_FAILURE: dict[JobKind, FailureEvent] = {
 def job_failed(session: Session, settings: Settings, kind: str, payload: dict[str, Any],
                error: str) -> None:
     """Called by the runner in the transaction that fails a job for good."""
-    emit = ON_FAILURE.get(kind)  # type: ignore[call-overload]  # a StrEnum key is its value
+    emit = ON_FAILURE.get(kind)
     if emit is not None:
         emit(session, settings, payload, error)
