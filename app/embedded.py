@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from app.audits import analysis_process
 from app.audits import use_cases as audits
 from app.config import Settings
 from app.core.surf.spec import ProbeSpec
@@ -26,7 +25,6 @@ from app.jobs.registry import load_builtin_tasks
 from app.jobs.runner import Worker
 from app.services import targets
 from app.services.owners import LOCAL, Principal
-from app.startup import collector_paused
 
 TERMINAL = ("succeeded", *jobs_repo.RESUMABLE)
 tqdm.monitor_interval = 0  # our bar is redrawn by its own loop; tqdm's monitor thread took the GIL
@@ -44,20 +42,15 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
     what is in flight is stored, the job is cancelled (no other worker picks it up), one line
     says how to resume, and the exit status is 130. `domains`: the kinds of job the in-process
     worker runs (every kind when empty)."""
-    with collector_paused():
-        migrate.upgrade(settings.resolved_database_url)
-        engine = make_engine(settings.resolved_database_url)
-        factory = make_session_factory(engine)
+    migrate.upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    factory = make_session_factory(engine)
     try:
-        # frozen on the way out: sampling's collections need not walk what start-up built
-        with collector_paused(), transaction(factory) as s:
+        with transaction(factory) as s:
             row_id, job_id = create(s)
         try:
             status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label,
                                                 domains=domains))
-            # its analysis is done: the child's memory is freed while the report is written (a
-            # later analysis here would start a new one)
-            analysis_process.shutdown(wait=False)
         except KeyboardInterrupt:
             with transaction(factory) as s:
                 for one in [job_id] if isinstance(job_id, str) else job_id:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,9 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
-def spec_dict(items: int, concurrency: int) -> dict[str, object]:
-    prompts = [f"Question {i}: why is the sky blue?" for i in range(48)]
+def spec_dict(items: int, concurrency: int, max_tokens: int = 64) -> dict[str, object]:
+    """8 cells; 48 prompts, or fewer for a small audit (of a slow, real model)."""
+    prompts = [f"Question {i}: why is the sky blue?" for i in range(min(48, max(4, items // 8)))]
     per_cell = max(1, items // (len(prompts) * 8))
     return {
         "name": "bench", "prompts": prompts,
@@ -57,7 +59,7 @@ def spec_dict(items: int, concurrency: int) -> dict[str, object]:
                      "role": {"builtin": "user_role"}},
         "behaviours": {"emoji": {"builtin": "emoji"}, "signoff": {"regex": "(?i)best regards"},
                        "terse": {"builtin": "terse"}},
-        "design": {"samples_per_prompt": per_cell, "concurrency": concurrency, "max_tokens": 64,
+        "design": {"samples_per_prompt": per_cell, "concurrency": concurrency, "max_tokens": max_tokens,
                    "temperature": 1.0},
     }
 
@@ -96,16 +98,18 @@ def compile_project(root: Path = ROOT) -> None:
         compileall.compile_dir(str(root / folder), quiet=1)
 
 
-def timed(cmd: list[str], cwd: Path = ROOT) -> float:
+def timed(cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=None if env is None else {**os.environ, **env})
     return time.perf_counter() - started
 
 
-def audit_cmd(spec: Path, url: str, data: Path, out: Path) -> list[str]:
-    """`surfturf audit run` of `spec` against the planted organism at `url`, as a fresh process."""
+def audit_cmd(spec: Path, url: str, data: Path, out: Path, model: str = "two-chunk") -> list[str]:
+    """`surfturf audit run` of `spec` against `model` at `url` (by default the planted organism), as
+    a fresh process."""
     return [sys.executable, "-m", "app.cli", "--data-dir", str(data), "audit", "run", str(spec),
-            "--target-url", url + "/v1", "--target-model", "two-chunk", "--out", str(out)]
+            "--target-url", url + "/v1", "--target-model", model, "--out", str(out)]
 
 
 def workload_args() -> argparse.ArgumentParser:

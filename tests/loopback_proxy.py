@@ -24,8 +24,13 @@ async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-def _handler(seen: list[str]) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+def _handler(seen: list[str], live: set[asyncio.Task[None]],
+             ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            live.add(task)
+            task.add_done_callback(live.discard)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -51,9 +56,15 @@ def _handler(seen: list[str]) -> Callable[[asyncio.StreamReader, asyncio.StreamW
 async def proxy() -> AsyncIterator[tuple[str, list[str]]]:
     """On the running loop: (its URL, request lines seen)."""
     seen: list[str] = []
-    srv = await asyncio.start_server(_handler(seen), "127.0.0.1", free_port())
+    live: set[asyncio.Task[None]] = set()
+    srv = await asyncio.start_server(_handler(seen, live), "127.0.0.1", free_port())
     async with srv:
-        yield f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}", seen
+        try:
+            yield f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}", seen
+        finally:  # tunnels still open end here, not when their loop is gone
+            for task in list(live):
+                task.cancel()
+            await asyncio.gather(*live, return_exceptions=True)
 
 
 @contextmanager

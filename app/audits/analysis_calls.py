@@ -14,14 +14,6 @@ from app.core.surf.spec import ProbeSpec
 
 
 @dataclass(frozen=True)
-class FollowRequest:
-    """Read an audit's samples as its worker stores them (while it samples)."""
-
-    database_url: str
-    audit_id: str
-
-
-@dataclass(frozen=True)
 class AnalyseRequest:
     database_url: str
     audit_id: str
@@ -47,13 +39,7 @@ class OpenFindings:
     family: int
 
 
-def follow(req: FollowRequest) -> None:
-    sample_reader.follow(req.database_url, req.audit_id)
-
-
 def analyse(req: AnalyseRequest) -> AuditReport:
-    """It opens the database itself: sending 9216 samples through its pipe cost the worker
-    ~0.9 s of CPU."""
     from app.core.surf.analysis import analyze
 
     return analyze(req.spec, sample_reader.read(req.database_url, req.audit_id), audit_id=req.audit_id,
@@ -63,28 +49,5 @@ def analyse(req: AnalyseRequest) -> AuditReport:
 def open_findings(req: OpenFindingsRequest) -> OpenFindings:
     from app.core.surf.analysis import open_members
 
-    names, family = open_members(req.spec, sample_reader.read(req.database_url, req.audit_id, final=False))
+    names, family = open_members(req.spec, sample_reader.read(req.database_url, req.audit_id))
     return OpenFindings(names=names, family=family)
-
-
-def warm_up() -> None:
-    """One read and one analysis of a small simulated audit, while the audit samples: the first
-    of each builds what SQLAlchemy, pydantic, scipy and statsmodels build on first use, which
-    otherwise delayed the end of a 2304-sample audit by ~60 ms (measured)."""
-    import numpy as np
-
-    from app.core.surf.analysis import analyze
-    from app.core.surf.simulation import Scenario, draw
-    from app.db.engine import make_engine, make_session_factory, transaction
-    from app.db.tables import Base
-
-    engine = make_engine("sqlite://")
-    try:
-        Base.metadata.create_all(engine)
-        with transaction(make_session_factory(engine)) as s:
-            sample_reader.load(s, "")
-    finally:
-        engine.dispose()
-    sc = Scenario(prompts=4)
-    spec = sc.spec(2)
-    analyze(spec, draw(sc, spec, np.random.default_rng(0)), total=spec.work_item_count(), n_boot=20)

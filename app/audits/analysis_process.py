@@ -1,16 +1,15 @@
 """Statistics in a process of their own, started when sampling starts.
 
-Importing scipy and statsmodels costs ~1.2 s of CPU (2 cores, measured). In a thread of the
-sampling process that import held the GIL the event loop needed: the audit sampled ~1 s slower
-(2304 requests, 20 ms target). In a child process it runs on whatever core the target leaves
-idle, and the analysis that follows runs there too, off the worker's event loop. A process that
-cannot start, or dies, costs nothing but the old path: the analysis runs here."""
+Importing scipy and statsmodels takes over a second of CPU; in a thread of the sampling process
+it held the GIL the event loop needed. In a child process it runs on whatever core the target
+leaves idle, and the analysis that follows runs there too, off the worker's event loop (what
+that buys: bench/README.md). A process that cannot start, or dies, costs nothing but the old
+path: the analysis runs here."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import logging
 import multiprocessing
 import os
@@ -42,13 +41,11 @@ def _start() -> None:
     threading.Thread(target=_exit_with, args=(os.getppid(),), name="surfturf-orphan-watch",
                      daemon=True).start()
     idle = _policy(getattr(os, "SCHED_IDLE", None))
-    import statsmodels.regression.linear_model  # noqa: F401  (interactions import it late)
+    # the statistics' imports, while the audit samples (interactions import statsmodels late)
+    import statsmodels.regression.linear_model  # noqa: F401
 
-    from app.audits.analysis_calls import warm_up
+    import app.core.surf.analysis  # noqa: F401
 
-    warm_up()
-    gc.collect()
-    gc.freeze()  # the analysis's collections need not walk scipy's and statsmodels' own objects
     if idle:
         _policy(getattr(os, "SCHED_OTHER", None))
 
@@ -93,56 +90,18 @@ def warm(enabled: bool = True) -> None:
             _pool = None
 
 
-def _call_in_child(fn: Callable[[R], T], request: R) -> T:
-    """With the collector paused: an analysis builds several objects per sample that all live
-    until it returns, and collections walking them again and again cost ~10% of it (measured,
-    9216 samples). Whatever it leaves is collected once the child is collecting again."""
-    gc.disable()
-    try:
-        return fn(request)
-    finally:
-        gc.enable()
-
-
-def run(fn: Callable[[R], T], request: R, *, enabled: bool = True,
-        meanwhile: Callable[[], object] | None = None) -> T:
+def run(fn: Callable[[R], T], request: R, *, enabled: bool = True) -> T:
     """fn(request) in the analysis process (started here if sampling did not), else here. `fn` is
     a module-level function of app.audits.analysis_calls, `request` its typed request (both
-    pickle: by reference, and as plain data). `meanwhile`: this process's own work, done while
-    the child computes (before, without one)."""
+    pickle: by reference, and as plain data)."""
     warm(enabled)
     pool = _pool if enabled else None
-    future: Future[T] | None = None
     if pool is not None:
         try:
-            future = pool.submit(_call_in_child, fn, request)
-        except BrokenProcessPool as exc:
-            _died(pool, exc)
-    if meanwhile is not None:
-        meanwhile()
-    if future is not None and pool is not None:
-        try:
-            return future.result()
+            return pool.submit(fn, request).result()
         except BrokenProcessPool as exc:
             _died(pool, exc)
     return fn(request)
-
-
-def start(fn: Callable[[R], None], request: R, *, enabled: bool = True) -> None:
-    """fn(request) in the analysis process, not waited for: work that only makes a later call
-    there faster, so without a child nothing is done. A failure is logged."""
-    warm(enabled)
-    pool = _pool if enabled else None
-    if pool is None:
-        return
-    with contextlib.suppress(BrokenProcessPool):  # the next run() replaces the process
-        pool.submit(fn, request).add_done_callback(_log_failure)
-
-
-def _log_failure(future: Future[Any]) -> None:
-    exc = future.exception()
-    if exc is not None and not isinstance(exc, BrokenProcessPool):
-        log.warning("background call in the analysis process failed: %r", exc)
 
 
 def _died(pool: ProcessPoolExecutor, exc: BaseException) -> None:
@@ -159,14 +118,10 @@ def _discard(pool: ProcessPoolExecutor) -> None:
 
 
 @atexit.register
-def shutdown(wait: bool = True) -> None:
-    """Stop the process. An idle child is sent SIGTERM (it holds nothing to save, and a normal
-    exit would spend ~0.3 s freeing scipy's modules), then joined: multiprocessing's own exit
-    hook, which runs after this one, joins every child, and one never told to stop would hang
-    the exit. A parent killed outright is watched for in the child.
-
-    `wait=False` does not wait for the child to be gone: the kernel frees its memory (~15 ms)
-    while this process finishes its own work, and the exit hook's join then finds it gone."""
+def shutdown() -> None:
+    """Stop the process. An idle child is sent SIGTERM (it holds nothing to save), then joined:
+    multiprocessing's own exit hook, which runs after this one, joins every child, and one never
+    told to stop would hang the exit. A parent killed outright is watched for in the child."""
     global _pool, _child
     with _lock:
         pool, child, _pool, _child = _pool, _child, None, None
@@ -175,4 +130,4 @@ def shutdown(wait: bool = True) -> None:
     if child is not None and child.done() and child.exception() is None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.result(), signal.SIGTERM)
-    pool.shutdown(wait=wait, cancel_futures=True)
+    pool.shutdown(wait=True, cancel_futures=True)

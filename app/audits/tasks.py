@@ -25,7 +25,7 @@ from app.core.surf.factorial import RunOutcome, SampleResult, run_factorial
 from app.core.surf.report import AuditReport
 from app.core.surf.spec import ProbeSpec
 from app.core.triggers.rewriter import CachedRewriter
-from app.db.engine import checkpoint, transaction, url_of
+from app.db.engine import transaction, url_of
 from app.db.repositories import audits as repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.tables import Audit, Target
@@ -182,9 +182,6 @@ async def execute(factory: sessionmaker[Session], settings: Settings, audit_id: 
     if len(loaded.done) < total:
         await progress(len(loaded.done), total, "checking the target")
         await preflight(settings, loaded.target, needs_auditor=spec.needs_auditor())
-        # the analysis process reads each batch as it is stored, not all of them at the end
-        analysis_process.start(calls.follow, calls.FollowRequest(url_of(factory), audit_id),
-                               enabled=settings.analysis_process)
     sampler = _Sampler(factory, settings, audit_id, loaded, _audit_usage(audit_id, str(attempt)), guard)
     max_rounds = spec.design.max_rounds()
     state = {"round": 1, "open": ""}
@@ -322,7 +319,7 @@ def _finish(factory: sessionmaker[Session], settings: Settings, audit_id: str, l
         target={"base_url": loaded.target.base_url, "model": loaded.target.model,
                 "protocol": loaded.target.protocol},
         stopped=stopped if spec.design.kind == "sequential" else None),
-        enabled=settings.analysis_process, meanwhile=lambda: checkpoint(factory))
+        enabled=settings.analysis_process)
     problem = _error_share_problem(report, spec, first_error)
     with transaction(factory) as s:
         guard(s)

@@ -22,7 +22,6 @@ from app.cli.common import (
     write_report,
 )
 from app.cli.models import organism_path
-from app.startup import collector_paused
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -38,18 +37,17 @@ def _audit_schema(args: argparse.Namespace) -> int:
 def _audit_run(args: argparse.Namespace) -> int:
     from app.core.surf.loader import SpecFileError, load_spec_file
 
-    with collector_paused():
-        try:
-            spec = load_spec_file(Path(args.spec))
-        except (SpecFileError, OSError) as exc:
-            raise CLIError(str(exc)) from None
-        if args.samples:
-            spec.design.samples_per_prompt = args.samples
-        if args.concurrency:
-            spec.design.concurrency = args.concurrency
-        settings = settings_of(args)
-        _start_analysis_process(settings)
-        from app.embedded import run_audit_embedded
+    try:
+        spec = load_spec_file(Path(args.spec))
+    except (SpecFileError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    if args.samples:
+        spec.design.samples_per_prompt = args.samples
+    if args.concurrency:
+        spec.design.concurrency = args.concurrency
+    settings = settings_of(args)
+    _start_analysis_process(settings)
+    from app.embedded import run_audit_embedded
 
     if spec.design.concurrency > settings.target_max_concurrency:
         print(f"note: design.concurrency {spec.design.concurrency} is capped at "
@@ -152,8 +150,7 @@ def _audit_cancel(args: argparse.Namespace) -> int:
 def _audit_resume(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     _start_analysis_process(settings)
-    with collector_paused():
-        from app.embedded import resume_audit_embedded
+    from app.embedded import resume_audit_embedded
 
     report = resume_audit_embedded(settings, args.spec, concurrency=args.concurrency)
     write_report(report, args.out, as_json=args.json)

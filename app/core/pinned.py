@@ -27,8 +27,8 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         self.ttl = ttl
         self._inner = inner or httpx.AsyncHTTPTransport(**transport_kwargs)  # type: ignore[arg-type]
         self._cache = {} if cache is None else cache
-        # each URL's pinned form, per check: rebuilding an httpx.URL re-parses it (~20 µs), and
-        # a sampling lane posts to one URL thousands of times
+        # each URL's pinned form, per check: rebuilding an httpx.URL re-parses it, and a
+        # sampling lane posts to one URL thousands of times
         self._pinned: dict[str, tuple[tuple[float, IPAddress], httpx.URL, str]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -61,17 +61,6 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def checkpoint(factory: sessionmaker[Session]) -> None:
-    """SQLite: copy the write-ahead log into the database file now, rather than when the last
-    connection closes. A one-shot CLI audit waited 10-30 ms for that after its analysis
-    (measured); done while the analysis process computes, it costs no time. PASSIVE never waits
-    on a reader or blocks a writer. Postgres has nothing to do."""
-    engine: Engine = factory.kw["bind"]
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-
-
 def ping(engine: Engine) -> None:
     """Raises if the database cannot answer a trivial query."""
     with engine.connect() as conn:
@@ -80,7 +69,7 @@ def ping(engine: Engine) -> None:
 
 def upsert_insert(session: Session) -> Any:
     """The dialect's own INSERT (the one with ON CONFLICT), for the database in use. Imported
-    here, not at module level: the Postgres dialect is ~25 ms of an embedded SQLite start."""
+    here, not at module level: an embedded SQLite start need not import the Postgres dialect."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
 

@@ -29,8 +29,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class JSONType(TypeDecorator[Any]):
-    """JSON; JSONB on Postgres. The Postgres dialect is imported only when one is used (on the
-    embedded SQLite default it was ~25 ms of every start)."""
+    """JSON; JSONB on Postgres. The Postgres dialect is imported only when one is used (not on
+    the embedded SQLite default)."""
 
     impl = JSON
     cache_ok = True

@@ -1,6 +1,6 @@
 """Task registry: a JobKind → async function(ctx) returning a JSON-able result. Each domain's
 tasks live in app/<domain>/tasks.py and register when it is imported, so a worker that runs
-one kind of job need not import the other domains (~14 ms of an embedded audit's start-up)."""
+one kind of job need not import the other domains."""
 
 from __future__ import annotations
 

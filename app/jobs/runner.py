@@ -44,7 +44,7 @@ class Worker:
         metrics: bool = True,
     ) -> None:
         """`metrics`: count finished jobs for Prometheus; the CLI's in-process worker, which
-        serves no /metrics, skips them and the import of prometheus_client (~25 ms)."""
+        serves no /metrics, skips them and the import of prometheus_client."""
         self.settings = settings
         self.session_factory = session_factory
         self.concurrency = concurrency or settings.worker_concurrency

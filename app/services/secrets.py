@@ -22,7 +22,7 @@ log = logging.getLogger("surfturf.secrets")
 
 
 def _fernet(secret_key: str) -> Fernet:
-    """Imported here: only a target with a stored key needs it (~10 ms of every start)."""
+    """Imported here: only a target with a stored key needs it, not every start."""
     from cryptography.fernet import Fernet
 
     digest = hashlib.sha256(("surfturf-secrets:" + secret_key).encode()).digest()

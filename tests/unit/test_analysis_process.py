@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -137,41 +136,3 @@ def test_the_child_imports_idle_then_analyses_niced_below_sampling() -> None:
     assert pid != os.getpid()
     assert policy == os.SCHED_OTHER and nice >= os.getpriority(os.PRIO_PROCESS, 0) + 10
     assert analysis_process.run(idle_round_trip, None) == (os.SCHED_IDLE, os.SCHED_OTHER)
-
-
-def _appears(path: Path, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def handshake(paths: tuple[str, str]) -> bool:
-    """Says it has started, then waits to hear the same from the other side."""
-    mine, theirs = paths
-    Path(mine).touch()
-    return _appears(Path(theirs))
-
-
-def test_meanwhile_runs_here_while_the_child_computes_and_once_without_one(tmp_path: Path) -> None:
-    """Each side waits to see the other start, which only works if they run at the same time."""
-    child, here = tmp_path / "child", tmp_path / "here"
-    seen: list[bool] = []
-    both = analysis_process.run(handshake, (str(child), str(here)),
-                                meanwhile=lambda: seen.append(handshake((str(here), str(child)))))
-    assert both and seen == [True]
-    seen.clear()
-    assert analysis_process.run(pid, None, enabled=False, meanwhile=lambda: seen.append(True)) \
-        == os.getpid()
-    assert analysis_process.run(die_in_a_child, os.getpid(),
-                                meanwhile=lambda: seen.append(False)) == "analysed here"
-    assert seen == [True, False]  # once each: not again when the child died and the call ran here
-
-
-def test_shutdown_without_waiting_still_ends_the_child_and_a_later_call_starts_one() -> None:
-    child = analysis_process.run(pid, None)
-    analysis_process.shutdown(wait=False)
-    assert _gone(child, 20), f"analysis process {child} outlived shutdown(wait=False)"
-    assert analysis_process.run(pid, None) not in (child, os.getpid())

@@ -45,8 +45,8 @@ class Behaviour:
 
     timeout_seconds: ClassVar[float] = SCORE_TIMEOUT_SECONDS
     # CPU scorers linear in the response (every built-in one; user regexes run on RE2) score a
-    # response up to this long inline on the event loop (~25 µs), where a thread hop would cost
-    # ~0.2 ms and a GIL hand-off; longer ones go to a thread. 0: always a thread.
+    # response up to this long inline on the event loop, where a thread hop would cost more than
+    # the scoring and a GIL hand-off; longer ones go to a thread. 0: always a thread.
     inline_max_chars: ClassVar[int] = 65_536
 
     def score_text(self, response: str, *, prompt: str) -> Score:

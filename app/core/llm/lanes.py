@@ -2,11 +2,10 @@
 the request's `sni_hostname`), without a pool, on asyncio's streams.
 
 A lane sends one request at a time, so it needs a connection, not a pool: httpx's pool and
-httpcore's anyio backend (a cancel scope per read and write) doubled the client's CPU per request
-(0.42 → 0.82 ms, 2304 requests to a 20 ms target on 2 cores, `bench/README.md`), and an audit
-against a fast target is bound by that CPU. Here httpcore speaks HTTP; this module only moves
-bytes (connect, read, write, TLS) with asyncio's streams and one timer per wait, and maps
-httpcore's errors to httpx's, which the clients catch."""
+httpcore's anyio backend (a cancel scope per read and write) cost the client's CPU per request
+that an audit against a fast target is bound by (what it buys: `bench/README.md`). Here
+httpcore speaks HTTP; this module only moves bytes (connect, read, write, TLS) with asyncio's
+streams and one timer per wait, and maps httpcore's errors to httpx's, which the clients catch."""
 
 from __future__ import annotations
 

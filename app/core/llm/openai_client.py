@@ -56,7 +56,7 @@ class OpenAIChatClient:
         else:
             # One transport per lane (a lane sends one request at a time), so no lane waits on
             # another's connection: httpx's own, pinned to the checked address or proxied.
-            tls = _tls_context(self.chat_url)  # built once: 30 ms each (CA bundle)
+            tls = _tls_context(self.chat_url)  # built once: loading the CA bundle is slow
             checked: dict[tuple[str, str, int], tuple[float, Any]] = {}  # one egress check for all
             lanes = [egress_transport(egress, field="base_url", verify=tls, proxy=proxy, cache=checked)
                      for _ in range(max_concurrency)]

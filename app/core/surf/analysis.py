@@ -7,7 +7,6 @@ cannot be estimated stays in the family and in the report with its reason.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,12 +156,7 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
             audit_id: str | None = None, stopped: str | None = None) -> AuditReport:
     """The report of an audit's samples. BLAS runs single-threaded here: the matrices are small
     (samples × a few dozen columns), and OpenBLAS's threads on a busy machine (a worker sampling
-    other jobs) made each SVD ~25x slower (measured: 1.0 s of SVDs instead of 0.04 s).
-
-    The salience bootstrap runs in a thread beside the findings, rates and interactions: it
-    spends its time in numpy array operations, which release the GIL, so on a second core it
-    takes little off the rest (2304 samples: ~60 ms for both instead of ~80, measured). It alone
-    draws from `rng`, so the report does not depend on the thread."""
+    other jobs) made each SVD many times slower."""
     rng = np.random.default_rng(spec.design.seed if seed is None else seed)
     ok = answered(spec, samples)
     behaviours = list(spec.behaviours)
@@ -171,17 +165,15 @@ def analyze(spec: ProbeSpec, samples: list[Sample], *, total: int, usage: dict[s
     final = all_looks[-1]
     contrasts: Contrasts = {(m.behaviour, m.feature, m.level): e.per_prompt
                             for m, e in zip(members, final.effects, strict=True) if isinstance(e, Effect)}
-    with ThreadPoolExecutor(1, thread_name_prefix="surfturf-salience") as pool:
-        ranked = pool.submit(bradley_terry, contrasts, list(spec.features), rng=rng, n_boot=n_boot,
-                             alpha=spec.alpha)
-        relevant = {tuple(p) for p in spec.relevant}
-        findings = [_finding(spec, m, _frozen(all_looks, i), i, ok, (m.feature, m.behaviour) in relevant)
-                    for i, m in enumerate(members)]
-        findings.sort(key=lambda f: (not f.miscalibrated, not f.flagged, f.verdict == "not estimable",
-                                     f.q_value, -abs(f.effect or 0.0)))
-        cells = _cells(spec, ok, behaviours, spec.alpha)
-        interactions = _interactions(spec, ok, behaviours)
-        ranking = [RankEntry.model_validate(r) for r in ranked.result()]
+    relevant = {tuple(p) for p in spec.relevant}
+    findings = [_finding(spec, m, _frozen(all_looks, i), i, ok, (m.feature, m.behaviour) in relevant)
+                for i, m in enumerate(members)]
+    findings.sort(key=lambda f: (not f.miscalibrated, not f.flagged, f.verdict == "not estimable",
+                                 f.q_value, -abs(f.effect or 0.0)))
+    cells = _cells(spec, ok, behaviours, spec.alpha)
+    interactions = _interactions(spec, ok, behaviours)
+    ranking = [RankEntry.model_validate(r) for r in bradley_terry(contrasts, list(spec.features), rng=rng,
+                                                                   n_boot=n_boot, alpha=spec.alpha)]
     scorer_errors = {b: int(ok.scorer_failed[b].sum()) for b in behaviours}
     seq = None
     if spec.design.kind == "sequential":

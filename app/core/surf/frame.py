@@ -1,8 +1,8 @@
 """An audit's answered samples as arrays: what every estimate, rate and fit of an analysis reads.
 
 Built once per analysis (one pass over the samples) instead of once per finding, rate and fit:
-reading each sample's scores again for every member of the family made the analysis of 9216
-samples cost ~0.45 s, longer than the audit's start-up (measured).
+reading each sample's scores again for every member of the family made the analysis grow with
+the family's size times the samples.
 """
 
 from __future__ import annotations
