@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from app.audits import analysis_process
 from app.audits import use_cases as audits
 from app.config import Settings
 from app.core.surf.spec import ProbeSpec
@@ -48,9 +50,13 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
     try:
         with transaction(factory) as s:
             row_id, job_id = create(s)
+        gc.freeze()  # start-up's modules and models live on: sampling's collections skip them
         try:
             status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label,
                                                 domains=domains))
+            # stopped while this process still runs: at interpreter exit concurrent.futures' own
+            # hook would first let the child exit normally, tearing scipy's modules down
+            analysis_process.shutdown()
         except KeyboardInterrupt:
             with transaction(factory) as s:
                 for one in [job_id] if isinstance(job_id, str) else job_id:

@@ -51,3 +51,26 @@ def open_findings(req: OpenFindingsRequest) -> OpenFindings:
 
     names, family = open_members(req.spec, sample_reader.read(req.database_url, req.audit_id))
     return OpenFindings(names=names, family=family)
+
+
+def warm_up() -> None:
+    """One read and one analysis of a small simulated audit, while the audit samples: the first
+    of each builds what SQLAlchemy, pydantic, scipy and statsmodels build on first use, which
+    would otherwise be done after sampling (what that buys: bench/README.md)."""
+    import numpy as np
+
+    from app.core.surf.analysis import analyze
+    from app.core.surf.simulation import Scenario, draw
+    from app.db.engine import make_engine, make_session_factory, transaction
+    from app.db.tables import Base
+
+    engine = make_engine("sqlite://")
+    try:
+        Base.metadata.create_all(engine)
+        with transaction(make_session_factory(engine)) as s:
+            sample_reader.load(s, "")
+    finally:
+        engine.dispose()
+    sc = Scenario(prompts=4)
+    spec = sc.spec(2)
+    analyze(spec, draw(sc, spec, np.random.default_rng(0)), total=spec.work_item_count(), n_boot=20)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -41,11 +42,13 @@ def _start() -> None:
     threading.Thread(target=_exit_with, args=(os.getppid(),), name="surfturf-orphan-watch",
                      daemon=True).start()
     idle = _policy(getattr(os, "SCHED_IDLE", None))
-    # the statistics' imports, while the audit samples (interactions import statsmodels late)
-    import statsmodels.regression.linear_model  # noqa: F401
+    import statsmodels.regression.linear_model  # noqa: F401  (interactions import it late)
 
-    import app.core.surf.analysis  # noqa: F401
+    from app.audits.analysis_calls import warm_up
 
+    warm_up()
+    gc.collect()
+    gc.freeze()  # the analysis's collections need not walk scipy's and statsmodels' own objects
     if idle:
         _policy(getattr(os, "SCHED_OTHER", None))
 
