@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.db.engine import upsert_insert
@@ -37,10 +37,10 @@ def latest_with_fingerprint(session: Session, fingerprint: str, owner: str | Non
     return session.scalars(stmt).first()
 
 
-def count_results(session: Session, audit_id: str, *, answered_only: bool = True) -> int:
-    stmt = select(func.count()).select_from(AuditResult).where(AuditResult.audit_id == audit_id)
-    if answered_only:
-        stmt = stmt.where(AuditResult.error.is_(None))
+def count_results(session: Session, audit_id: str) -> int:
+    """Answered samples (an errored one is retried on resume)."""
+    stmt = select(func.count()).select_from(AuditResult).where(AuditResult.audit_id == audit_id,
+                                                                AuditResult.error.is_(None))
     return int(session.scalar(stmt) or 0)
 
 
@@ -75,16 +75,6 @@ def first_error(session: Session, audit_id: str) -> str | None:
 
 SAMPLE_COLUMNS = (AuditResult.cell_key, AuditResult.prompt_index, AuditResult.sample_index,
                   AuditResult.messages, AuditResult.response, AuditResult.scores, AuditResult.error)
-
-
-def results_after(session: Session, audit_id: str, after: int, *, again: Sequence[int] = ()
-                  ) -> list[Row[Any]]:
-    """The rows stored since row `after` and the rows `again` names, with their ids: what a
-    reader that has seen everything up to `after` lacks."""
-    wanted = or_(AuditResult.id > after, AuditResult.id.in_(again)) if again else AuditResult.id > after
-    stmt = (select(AuditResult.id, *SAMPLE_COLUMNS).where(AuditResult.audit_id == audit_id, wanted)
-            .order_by(AuditResult.id))
-    return list(session.execute(stmt))
 
 
 def iter_results(session: Session, audit_id: str, chunk: int = 5000) -> Iterator[Row[Any]]:
