@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from app.audits import analysis_process
 from app.audits import use_cases as audits
 from app.config import Settings
 from app.core.surf.spec import ProbeSpec
@@ -54,9 +53,6 @@ def run_embedded(settings: Settings, create: Create, fetch: Fetch, *, label: str
         try:
             status, error = asyncio.run(run_job(settings, factory, job_id, unit=unit, desc=label,
                                                 domains=domains))
-            # stopped while this process still runs: at interpreter exit concurrent.futures' own
-            # hook would first let the child exit normally, tearing scipy's modules down
-            analysis_process.shutdown()
         except KeyboardInterrupt:
             with transaction(factory) as s:
                 for one in [job_id] if isinstance(job_id, str) else job_id:
